@@ -1,0 +1,3 @@
+"""rrgkit: reproduce and extend LMM fine-tuning for radiology report generation."""
+
+__version__ = "0.1.0"

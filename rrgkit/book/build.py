@@ -1,0 +1,234 @@
+"""Execute every notebook of the book with papermill, then build the HTML with Jupyter Book.
+
+The pipeline is strict, like the QuantEcon lectures: an exception or a Python
+warning in any notebook fails the build, naming the notebook and the cell, and
+``jupyter-book build -W -n --keep-going`` turns Sphinx warnings into errors.
+Executed copies go to ``_build/<profile>/src`` (git-ignored); the sources in
+``notebooks/`` stay output-free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from rrgkit.book.toc import toc_notebooks
+from rrgkit.profiles import load_profile, notebook_parameters
+
+TIMES_MARKER = "<!-- rrgkit:execution-times -->"
+WARNING_RE = re.compile(r"\b\w*Warning\b:")
+COPY_DIRS = ("book",)
+COPY_FILES = ("_config.yml", "_toc.yml")
+
+
+class BookBuildError(RuntimeError):
+    """The book could not be built; the message names the notebook and cell, or the Sphinx step."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    status: str = "ok"
+
+
+@dataclass
+class BookResult:
+    html_dir: Path
+    runs: list[NotebookRun] = field(default_factory=list)
+
+
+def git_commit(root: Path) -> str:
+    """Short commit of ``root`` with ``-dirty`` when the tree has changes; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def machine_description() -> str:
+    """One line saying what executed the book (OS, CPU count, torch threads)."""
+    try:
+        import torch
+
+        threads = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
+    except ImportError:
+        threads = ""
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}{threads}"
+
+
+def declared_parameters(path: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)).keys())
+
+
+def check_parameters(path: Path, params: dict, profile_file: str) -> None:
+    """Refuse profile keys that the notebook does not declare (a typo would otherwise be ignored)."""
+    declared = declared_parameters(path)
+    if not declared:
+        raise BookBuildError(f"{path.name}: has no cell tagged 'parameters'; every book notebook needs one")
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        raise BookBuildError(f"{profile_file}: notebook {path.stem} does not declare parameters {unknown}; declared: {sorted(declared)}")
+
+
+def find_warnings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(cell index, text) of every Python warning a cell printed to stderr."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                for line in output.get("text", "").splitlines():
+                    if WARNING_RE.search(line):
+                        found.append((index, line.strip()))
+    return found
+
+
+def provenance_cell(profile: dict, params: dict, commit: str, seconds: float) -> nbformat.NotebookNode:
+    """A note at the top of each executed page: how, when and where it was computed."""
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shown = ", ".join(f"`{k}={v!r}`" for k, v in params.items())
+    text = (
+        "```{admonition} How this page was computed\n:class: note\n"
+        f"Executed by `rrgkit book` with profile **{profile['name']}** at commit `{commit}` on {when}, "
+        f"in {seconds:.1f} s on {machine_description()}.\n\nParameters: {shown}\n```"
+    )
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
+    """Remove the parameters and injected-parameters cells from the rendered page."""
+    for cell in nb.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+
+
+def execute_notebook(source: Path, target: Path, params: dict, profile: dict, commit: str, timeout: int) -> NotebookRun:
+    """Run one notebook with papermill (cwd = its folder) and post-process the executed copy."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    env_before = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=params,
+            cwd=str(source.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as exc:
+        raise BookBuildError(
+            f"notebook {source.stem} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}\n  executed copy with the traceback: {target}"
+        ) from None
+    finally:
+        if env_before is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = env_before
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(target, as_version=4)
+    warnings = find_warnings(nb)
+    if warnings:
+        cell, text = warnings[0]
+        raise BookBuildError(f"notebook {source.stem} printed a warning in cell {cell}: {text}  ({len(warnings)} warning(s) in all; fix the cause or filter it in the notebook)")
+    hide_parameter_cells(nb)
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, provenance_cell(profile, params, commit, seconds))
+    nbformat.write(nb, target)
+    return NotebookRun(source.stem, seconds)
+
+
+def times_table(runs: list[NotebookRun], profile: str, commit: str) -> str:
+    """Markdown table of each notebook's execution time for the front page."""
+    lines = [
+        f"Execution times of this build (profile **{profile}**, commit `{commit}`, {machine_description()}):",
+        "",
+        "| notebook | time (s) |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {r.name} | {r.seconds:.1f} |" for r in runs]
+    lines.append(f"| **total** | **{sum(r.seconds for r in runs):.1f}** |")
+    return "\n".join(lines)
+
+
+def stage_sources(root: Path, staging: Path) -> None:
+    """Copy the book's prose and configuration into the staging folder."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in COPY_FILES:
+        shutil.copy2(root / name, staging / name)
+    for name in COPY_DIRS:
+        if (root / name).exists():
+            shutil.copytree(root / name, staging / name, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+
+
+def write_front_page(staging: Path, runs: list[NotebookRun], profile: str, commit: str) -> None:
+    """Put the execution-times table where the root page has the marker."""
+    import yaml
+
+    root_entry = yaml.safe_load((staging / "_toc.yml").read_text())["root"]
+    page = staging / f"{Path(root_entry).with_suffix('')}.md"
+    text = page.read_text()
+    if TIMES_MARKER not in text:
+        raise BookBuildError(f"{page}: the root page needs the marker {TIMES_MARKER} for the execution-times table")
+    page.write_text(text.replace(TIMES_MARKER, times_table(runs, profile, commit)))
+
+
+def build_book(profile_name: str, root: Path, only: list[str] | None = None, html: bool = True, timeout: int = 7200, log=print) -> BookResult:
+    """Execute the book's notebooks with a profile and build the HTML; raise BookBuildError on any failure."""
+    root = root.resolve()
+    profile_file = root / "notebooks" / "profiles" / f"{profile_name}.yaml"
+    profile = load_profile(profile_file if profile_file.exists() else profile_name)
+    notebooks = toc_notebooks(root)
+    if only:
+        unknown = sorted(set(only) - {nb.stem for nb in notebooks})
+        if unknown:
+            raise BookBuildError(f"--only {unknown}: not in _toc.yml; notebooks are {[nb.stem for nb in notebooks]}")
+        notebooks = [nb for nb in notebooks if nb.stem in only]
+    unknown_sections = sorted(set(profile["notebooks"]) - {nb.stem for nb in toc_notebooks(root)})
+    if unknown_sections:
+        raise BookBuildError(f"{profile['_path']}: sections {unknown_sections} name no notebook in _toc.yml")
+    staging = root / "_build" / profile["name"] / "src"
+    stage_sources(root, staging)
+    commit = git_commit(root)
+    runs: list[NotebookRun] = []
+    total_start = time.perf_counter()
+    for index, nb in enumerate(notebooks, 1):
+        params = notebook_parameters(profile, nb.stem)
+        check_parameters(nb, params, profile["_path"])
+        log(f"[{index}/{len(notebooks)}] executing {nb.relative_to(root)} (profile {profile['name']}) ...")
+        run = execute_notebook(nb, staging / nb.relative_to(root), params, profile, commit, timeout)
+        runs.append(run)
+        log(f"[{index}/{len(notebooks)}] {nb.stem}: {run.seconds:.1f} s (elapsed {time.perf_counter() - total_start:.0f} s)")
+    write_front_page(staging, runs, profile["name"], commit)
+    out = root / "book"
+    if html:
+        log("building HTML with jupyter-book (warnings are errors) ...")
+        cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(out), "-W", "-n", "--keep-going"]
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+            raise BookBuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
+    return BookResult(out / "_build" / "html", runs)

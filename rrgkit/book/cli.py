@@ -1,0 +1,30 @@
+"""``rrgkit book``: execute the notebooks with a profile and build the HTML book."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from rrgkit.book.build import BookBuildError, build_book
+from rrgkit.profiles import REPO_ROOT
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="smoke", help="profile name in notebooks/profiles/ (smoke, full, paper) or a YAML path")
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks (by stem)")
+    parser.add_argument("--no-html", action="store_true", help="execute the notebooks but skip jupyter-book")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds allowed per cell (default 7200)")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    try:
+        result = build_book(args.profile, REPO_ROOT, only=args.only, html=not args.no_html, timeout=args.timeout, log=lambda m: print(m, flush=True))
+    except BookBuildError as exc:
+        print(f"rrgkit book: FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"book built in {time.perf_counter() - start:.0f} s" + ("" if args.no_html else f": {result.html_dir / 'index.html'}"))
+    return 0

@@ -1,0 +1,1 @@
+"""Datasets: the embedded benchmark, real-data adapters and the common manifest."""
