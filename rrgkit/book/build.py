@@ -98,6 +98,14 @@ def find_warnings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     return found
 
 
+def source_cell(nb: nbformat.NotebookNode, index: int) -> str:
+    """Describe executed cell ``index`` by its position in the source notebook and its first line."""
+    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    position = index - sum(1 for i in injected if i < index)
+    first = next((line for line in nb.cells[index].source.splitlines() if line.strip()), "") if index < len(nb.cells) else ""
+    return f"cell {position} (`{first[:60]}`)"
+
+
 def provenance_cell(profile: dict, params: dict, commit: str, seconds: float) -> nbformat.NotebookNode:
     """A note at the top of each executed page: how, when and where it was computed."""
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -138,9 +146,12 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
             execution_timeout=timeout,
         )
     except PapermillExecutionError as exc:
+        executed = nbformat.read(target, as_version=4)
+        executed.cells = [c for c in executed.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+        where = source_cell(executed, exc.cell_index)
         raise BookBuildError(
-            f"notebook {source.stem} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-            f"{exc.ename}: {exc.evalue}\n  executed copy with the traceback: {target}"
+            f"notebook {source.stem} failed in {where}: {exc.ename}: {exc.evalue}\n"
+            f"  executed copy with the traceback: {target}"
         ) from None
     finally:
         if env_before is None:
@@ -152,7 +163,7 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
     warnings = find_warnings(nb)
     if warnings:
         cell, text = warnings[0]
-        raise BookBuildError(f"notebook {source.stem} printed a warning in cell {cell}: {text}  ({len(warnings)} warning(s) in all; fix the cause or filter it in the notebook)")
+        raise BookBuildError(f"notebook {source.stem} printed a warning in {source_cell(nb, cell)}: {text}  ({len(warnings)} warning(s) in all; fix the cause or filter it in the notebook)")
     hide_parameter_cells(nb)
     nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, provenance_cell(profile, params, commit, seconds))
     nbformat.write(nb, target)

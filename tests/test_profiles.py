@@ -1,0 +1,35 @@
+"""Profiles are data: every section names a book notebook and only parameters it declares."""
+
+import pytest
+
+from rrgkit.book.build import declared_parameters
+from rrgkit.book.toc import toc_notebooks
+from rrgkit.profiles import PROFILE_DIR, REPO_ROOT, ProfileError, load_profile, notebook_parameters
+
+PROFILES = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def test_the_three_profiles_exist():
+    assert {"smoke", "full", "paper"} <= set(PROFILES)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_sections_match_notebook_parameters(name):
+    profile = load_profile(name)
+    notebooks = {nb.stem: nb for nb in toc_notebooks(REPO_ROOT)}
+    for stem, params in profile["notebooks"].items():
+        assert stem in notebooks, f"{name}.yaml: section {stem!r} names no notebook in _toc.yml"
+        unknown = set(notebook_parameters(profile, stem)) - declared_parameters(notebooks[stem])
+        assert not unknown, f"{name}.yaml: {stem} does not declare {sorted(unknown)}"
+
+
+def test_unknown_profile_names_the_known_ones():
+    with pytest.raises(ProfileError, match="known profiles: .*smoke"):
+        load_profile("no-such-profile")
+
+
+def test_malformed_profile_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("notebooks: [1, 2]\n")
+    with pytest.raises(ProfileError, match="bad.yaml"):
+        load_profile(bad)
