@@ -1,7 +1,7 @@
 """The ``rrgkit`` command line: one entry point, subcommands implemented next to their library code.
 
 Each subcommand lives in a module exposing ``add_arguments(parser)`` and
-``run(args) -> int``; it is imported only when used, so ``rrgkit info`` stays
+``run(args) -> int`` (or, for a group, a ``SUBCOMMANDS`` table); it is imported only when used, so ``rrgkit info`` stays
 fast and a broken optional dependency cannot break every command.
 """
 
@@ -33,6 +33,8 @@ def dispatch(commands: dict[str, tuple[str, str]], argv: list[str], prog: str, d
         return 0 if argv else 2
     name = argv[0]
     module = importlib.import_module(commands[name][0])
+    if hasattr(module, "SUBCOMMANDS"):  # a command group such as `rrgkit data build|curate`
+        return dispatch(module.SUBCOMMANDS, argv[1:], f"{prog} {name}", commands[name][1])
     parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=commands[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
