@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 
 from rrgkit.book.toc import toc_notebooks
+from rrgkit.privacy import PrivacyError, assert_publishable
 from rrgkit.profiles import load_profile, notebook_parameters
 
 TIMES_MARKER = "<!-- rrgkit:execution-times -->"
@@ -164,6 +165,10 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
     if warnings:
         cell, text = warnings[0]
         raise BookBuildError(f"notebook {source.stem} printed a warning in {source_cell(nb, cell)}: {text}  ({len(warnings)} warning(s) in all; fix the cause or filter it in the notebook)")
+    try:
+        assert_publishable(nb, f"notebook {source.stem}")
+    except PrivacyError as exc:
+        raise BookBuildError(str(exc)) from None
     hide_parameter_cells(nb)
     nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, provenance_cell(profile, params, commit, seconds))
     nbformat.write(nb, target)
