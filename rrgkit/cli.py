@@ -16,6 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("rrgkit.info", "versions, threads and where each bundled asset is"),
     "book": ("rrgkit.book.cli", "execute the notebooks with papermill and build the Jupyter Book"),
     "data": ("rrgkit.data.cli", "build embedded datasets or curate real ones (build | curate)"),
+    "label": ("rrgkit.evaluation.label_cli", "label report texts with the 14 CheXpert observations (1 / 0 / -1 / blank)"),
+    "score": ("rrgkit.evaluation.score_cli", "score generated reports against references (NLG + clinical, with CIs)"),
+    "train": ("rrgkit.training.train_cli", "train a report generator from a config file and key=value overrides"),
+    "generate": ("rrgkit.training.generate_cli", "generate reports for a split with a trained run"),
+    "pretrain": ("rrgkit.training.pretrain_cli", "pretrain an encoder (image-report contrastive) or a from-scratch LM"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Procedural chest radiograph phantoms: a study state (labels, finding details, patient) rendered to pixels."""
