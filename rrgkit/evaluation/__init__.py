@@ -1,0 +1,1 @@
+"""Report evaluation: the CheXpert labeler, NLG and clinical-efficacy metrics, bootstrap statistics."""
