@@ -5,7 +5,7 @@ import pytest
 
 from fixtures.make_fixtures import IU_EXPECTED, make_iu_csv_tree, make_iu_openi_tree, make_iu_r2gen_tree
 from rrgkit.data.curate_cli import curate
-from rrgkit.data.iu_xray import _random_split, detect_layout, load_iu_xray
+from rrgkit.data.iu_xray import random_split, detect_layout, load_iu_xray
 from rrgkit.data.manifest import ManifestError, image_paths, read_manifest
 
 
@@ -33,9 +33,9 @@ def test_r2gen_layout_keeps_its_split_and_logs_missing_images(tmp_path):
     assert manifest.loc["CXR1_IM-0001", "views"] == "PA|LATERAL" and manifest.loc["CXR5_IM-0005", "views"] == "PA"
 
 
-def test_random_split_is_seeded_and_7_1_2():
-    names = _random_split(1000, seed=0)
-    assert names == _random_split(1000, seed=0) and names != _random_split(1000, seed=1)
+def testrandom_split_is_seeded_and_7_1_2():
+    names = random_split(1000, seed=0)
+    assert names == random_split(1000, seed=0) and names != random_split(1000, seed=1)
     assert pd.Series(names).value_counts().to_dict() == {"train": 700, "test": 200, "val": 100}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rrgkit.data.curation import curate_manifest
+from rrgkit.data.curation import curate_manifest, format_funnel
 from rrgkit.data.manifest import SEP, write_manifest
 from rrgkit.runs import write_json
 
@@ -55,10 +55,7 @@ def curate(dataset: str, root: Path, out: Path, reports_root: Path | None = None
 
 def run(args: argparse.Namespace) -> int:
     record = curate(args.dataset, args.root, args.out, args.reports_root, args.layout, args.keep_lateral, args.seed)
-    print(f"{'step':<10} {'kept':>8} {'dropped':>8} {'train':>8} {'val':>6} {'test':>6}")
-    for step in record["funnel"]:
-        s = step["per_split"]
-        print(f"{step['step']:<10} {step['kept']:>8} {step['dropped']:>8} {s['train']:>8} {s['val']:>6} {s['test']:>6}")
+    print(format_funnel(record["funnel"]))
     if args.resize:
         from rrgkit.data.resize_cache import resize_manifest_images
 

@@ -98,3 +98,12 @@ def curate_manifest(frame: pd.DataFrame, keep_lateral: bool = False) -> tuple[pd
     kept = kept[~kept["comparison"].map(comparison_cites_prior)]
     funnel.append(_step("no_prior", kept, before - len(kept)))
     return kept.reset_index(drop=True), funnel
+
+
+def format_funnel(funnel: list[dict]) -> str:
+    """The funnel as a plain-text table: kept and dropped after each rule, and kept per split."""
+    lines = [f"{'step':<10} {'kept':>8} {'dropped':>8} {'train':>8} {'val':>6} {'test':>6}"]
+    for step in funnel:
+        s = step["per_split"]
+        lines.append(f"{step['step']:<10} {step['kept']:>8} {step['dropped']:>8} {s['train']:>8} {s['val']:>6} {s['test']:>6}")
+    return "\n".join(lines)

@@ -63,7 +63,7 @@ def _image_key(name: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def _random_split(n: int, seed: int) -> list[str]:
+def random_split(n: int, seed: int) -> list[str]:
     order = np.random.default_rng(seed).permutation(n)
     cuts = np.cumsum([round(f * n) for f in SPLIT_FRACTIONS[:2]])
     names = np.empty(n, dtype=object)
@@ -147,7 +147,7 @@ def load_iu_xray(root: str | Path, layout: str | None = None, seed: int = 0) -> 
             reports["uid"] = reports["uid"].str.extract(r"(\d+)")[0]
         reports = reports.assign(id=["iu-" + u for u in reports["uid"]])
         frame = _with_images(reports, projections, root, skips)
-        frame["split"] = _random_split(len(frame), seed)
+        frame["split"] = random_split(len(frame), seed)
         frame = frame[["id", "images", "views", "findings", "impression", "comparison", "split"]]
     for obs in CHEXPERT_OBSERVATIONS:
         frame[obs] = np.nan

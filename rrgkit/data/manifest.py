@@ -46,7 +46,7 @@ def validate_manifest(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFr
         raise ManifestError(f"{where}: missing columns {missing}; see rrgkit.data.manifest for the schema")
     frame = frame.copy()
     for col in TEXT_COLUMNS:
-        frame[col] = frame[col].fillna("").astype(str)
+        frame[col] = frame[col].astype(object).fillna("").astype(str)
     if (frame["id"] == "").any():
         raise ManifestError(f"{where}: {int((frame['id'] == '').sum())} rows have an empty id")
     dup = frame["id"][frame["id"].duplicated()]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rrgkit.data.manifest import SEP, ManifestError
 from rrgkit.data.mimic_sections import section_report

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rrgkit.data.manifest import SEP, image_paths, read_manifest, write_manifest
 
