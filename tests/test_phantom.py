@@ -25,7 +25,8 @@ def study(*findings: Finding, seed: int = 0, view: str = "PA", **patient) -> Stu
 
 def sign_of(finding: Finding, seed: int, view: str = "PA", size: int = SIZE) -> np.ndarray:
     """Absolute difference a finding makes to the same patient's film (noise is identical)."""
-    return np.abs(render_study(study(finding, seed=seed, view=view), size) - render_study(study(seed=seed, view=view), size))
+    with_sign = render_study(study(finding, seed=seed, view=view), size)
+    return np.abs(with_sign - render_study(study(seed=seed, view=view), size))
 
 
 def mass_fraction(diff: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)) -> float:
@@ -35,7 +36,8 @@ def mass_fraction(diff: np.ndarray, rows: slice = slice(None), cols: slice = sli
 @pytest.mark.parametrize("size", [64, 128, 512])
 @pytest.mark.parametrize("view", ["PA", "AP", "LATERAL"])
 def test_shape_dtype_range(size: int, view: str) -> None:
-    img = render_study(study(Finding("Pleural Effusion", severity=0.7), Finding("Support Devices", kind="pacemaker"), seed=3), size, view)
+    findings = (Finding("Pleural Effusion", severity=0.7), Finding("Support Devices", kind="pacemaker"))
+    img = render_study(study(*findings, seed=3), size, view)
     assert img.shape == (size, size) and img.dtype == np.float32
     assert 0.0 <= img.min() and img.max() <= 1.0
     assert img.std() > 0.1  # a film, not a blank
@@ -60,6 +62,16 @@ def test_bad_arguments_raise(size: int, view: str | None) -> None:
         render_study(study(), size, view)
 
 
+def test_negative_seed_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        render_study(study(seed=-1))
+
+
+def test_unknown_kind_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Lung Lesion kind 'blob'.*nodule"):
+        render_study(study(Finding("Lung Lesion", kind="blob")))
+
+
 def test_same_lesion_in_both_views() -> None:
     """Findings come from the study seed, not the view: the lateral film shows the same lesion height."""
     f = Finding("Lung Lesion", severity=1.0, kind="mass", laterality="left", zone="upper")
@@ -68,7 +80,10 @@ def test_same_lesion_in_both_views() -> None:
     assert abs(centres[0] - centres[1]) < 0.08 * SIZE
 
 
-@pytest.mark.parametrize("observation", [p for p in PATHOLOGIES if p not in ("Cardiomegaly", "Enlarged Cardiomediastinum", "Support Devices")])
+LATERALISED = [p for p in PATHOLOGIES if p not in ("Cardiomegaly", "Enlarged Cardiomediastinum", "Support Devices")]
+
+
+@pytest.mark.parametrize("observation", LATERALISED)
 def test_laterality_puts_the_sign_on_the_correct_side(observation: str) -> None:
     """Patient right → image left on a frontal film, for every lateralised sign."""
     half = SIZE // 2
@@ -103,7 +118,8 @@ SEVERITY_OBSERVATIONS = [p for p in PATHOLOGIES if p != "Support Devices"]
 @pytest.mark.parametrize("observation", SEVERITY_OBSERVATIONS)
 def test_severity_is_monotone(observation: str) -> None:
     for seed in SEEDS:
-        mags = [sign_of(Finding(observation, severity=s, laterality="left", zone="lower"), seed).sum() for s in (0.15, 0.5, 0.95)]
+        findings = [Finding(observation, severity=s, laterality="left", zone="lower") for s in (0.15, 0.5, 0.95)]
+        mags = [sign_of(f, seed).sum() for f in findings]
         assert mags[0] < mags[1] < mags[2], (observation, seed, mags)
 
 
@@ -141,15 +157,18 @@ def test_devices_go_where_they_belong() -> None:
     et = sign_of(Finding("Support Devices", kind="et_tube"), 0)
     assert not (et[int(0.35 * SIZE) :] > 0.05).any()  # an ET tube ends above the carina
     pacer = sign_of(Finding("Support Devices", kind="pacemaker"), 0)
-    assert mass_fraction(pacer, rows=slice(0, half), cols=slice(half, None)) > 0.5  # generator: patient's left upper chest
+    # the generator sits in the patient's left upper chest: image upper right
+    assert mass_fraction(pacer, rows=slice(0, half), cols=slice(half, None)) > 0.5
 
 
 def test_cardiomegaly_widens_the_heart() -> None:
-    ctrs = [adjust_anatomy(sample_anatomy(Patient(), "PA", np.random.default_rng(0)), study(Finding("Cardiomegaly", severity=s))).ctr for s in (0.0, 0.5, 1.0)]
+    normal = sample_anatomy(Patient(), "PA", np.random.default_rng(0))
+    ctrs = [adjust_anatomy(normal, study(Finding("Cardiomegaly", severity=s))).ctr for s in (0.0, 0.5, 1.0)]
     assert 0.5 < ctrs[0] < ctrs[1] < ctrs[2]
     rows = slice(int(0.55 * SIZE), int(0.68 * SIZE))
     for seed in SEEDS:
-        bright = [(render_study(study(*f, seed=seed))[rows] > 0.55).sum() for f in ((), (Finding("Cardiomegaly", severity=0.9),))]
+        films = [render_study(study(*f, seed=seed)) for f in ((), (Finding("Cardiomegaly", severity=0.9),))]
+        bright = [(film[rows] > 0.55).sum() for film in films]
         assert bright[1] > bright[0] * 1.05
 
 
@@ -197,3 +216,10 @@ def test_poor_inspiration_raises_the_domes() -> None:
     for seed in SEEDS:
         dark = [(render_study(study(seed=seed, inspiration=i)) < 0.35).sum() for i in (0.0, 1.0)]
         assert dark[0] < 0.85 * dark[1]
+
+
+def test_lateral_cardiomegaly_fills_the_retrosternal_space() -> None:
+    """On the lateral film the enlarged heart grows forwards, into the clear space behind the sternum."""
+    for seed in SEEDS:
+        diff = sign_of(Finding("Cardiomegaly", severity=0.9), seed, "LATERAL")
+        assert mass_fraction(diff, cols=slice(0, SIZE // 2)) > 0.6

@@ -51,7 +51,7 @@ ZONE_ADJECTIVES = {"upper": "upper lobe", "middle": "mid lung", "lower": "lower 
 TIPS = ("in the mid SVC", "in the low SVC", "at the cavoatrial junction")
 
 # Sentences by observation and Finding.kind (None: any other kind). Placeholders (see _context): {sev} {sevly}
-# {side} {loc} {zone}, number agreement for bilateral findings {s} {is} {a} {ptx} {opacity}, and {bone} {kind} {d} {tip}.
+# {side} {loc} {zone}, number agreement for bilateral findings {s} {is} {a} {ptx} {opacity}, {kind} {d} {tip}.
 POSITIVE: dict[str, dict[str | None, tuple[str, ...]]] = {
     "Enlarged Cardiomediastinum": {None: ("The mediastinum is {sevly} widened.", "{sev} widening of the mediastinum.",
                                           "The mediastinal silhouette is {sevly} enlarged.")},
@@ -85,12 +85,12 @@ POSITIVE: dict[str, dict[str | None, tuple[str, ...]]] = {
                                 "{a}{sev} {side} pleural effusion{s} {is} seen.")},
     "Pleural Other": {"thickening": ("Pleural thickening {loc}.", "There is {side} pleural thickening.",
                                      "{side} apical pleural thickening."),
-                      "calcification": ("Calcified pleural plaques {loc}.", "Pleural calcification {loc}."),
+                      "plaque": ("Calcified pleural plaques {loc}.", "Pleural calcification {loc}."),
                       None: ("Pleural thickening {loc}.",)},
-    "Fracture": {"rib": ("There is a {side} rib fracture.", "Healed {side} rib fracture.", "Fracture of a {side} rib.",
-                         "{side} {zone} rib fracture."),
-                 "clavicle": ("{side} clavicle fracture.", "Fracture of the {side} clavicle.",
-                              "There is a fracture of the {side} clavicle."),
+    "Fracture": {"acute": ("There is a {side} rib fracture.", "Fracture of a {side} rib.", "{side} {zone} rib fracture.",
+                           "Acute {side} rib fracture."),
+                 "healing": ("Healed {side} rib fracture.", "Healing {side} {zone} rib fracture.",
+                             "Old {side} rib fracture."),
                  None: ("There is a {side} fracture.",)},
     "Support Devices": {
         "et_tube": ("Endotracheal tube terminates {d} cm above the carina.", "An endotracheal tube is in standard position, {d} cm above the carina.",
@@ -128,8 +128,8 @@ UNCERTAIN: dict[str, tuple[str, ...]] = {
     "Pleural Effusion": ("Possible small {side} pleural effusion{s}.", "Small {side} pleural effusion{s} cannot be excluded.",
                          "There may be trace {side} pleural effusion{s}.", "Possible trace {side} pleural effusion{s}."),
     "Pleural Other": ("Possible pleural thickening {loc}.", "Questionable {side} pleural thickening."),
-    "Fracture": ("Possible {side} {bone} fracture.", "A {side} {bone} fracture cannot be excluded.",
-                 "Questionable fracture of the {side} {bone}."),
+    "Fracture": ("Possible {side} rib fracture.", "A {side} rib fracture cannot be excluded.",
+                 "Questionable fracture of a {side} rib."),
     "Support Devices": ("A catheter may be present over the {side} chest.", "Possible catheter projecting over the chest.",
                         "A tube may be present."),
 }
@@ -189,7 +189,7 @@ IMPRESSION_POSITIVE: dict[str, tuple[str, ...]] = {
     "Edema": ("{sev} pulmonary edema.",), "Consolidation": ("Consolidation {loc}.",),
     "Pneumonia": ("{side} {zone} pneumonia.", "Pneumonia {loc}."), "Atelectasis": ("Atelectasis {loc}.",),
     "Pneumothorax": ("{sev} {side} {ptx}.",), "Pleural Effusion": ("{sev} {side} pleural effusion{s}.",),
-    "Pleural Other": ("{side} pleural thickening.",), "Fracture": ("{side} {bone} fracture.",),
+    "Pleural Other": ("{side} pleural thickening.",), "Fracture": ("{side} rib fracture.",),
 }
 IMPRESSION_MAX_ITEMS = 3
 
@@ -232,7 +232,6 @@ def _context(finding: Finding, rng: np.random.Generator) -> dict[str, str]:
         "a": "" if bilateral else "a ",
         "ptx": "pneumothoraces" if bilateral else "pneumothorax",
         "opacity": "opacities" if bilateral else "opacity",
-        "bone": "clavicle" if finding.kind == "clavicle" else "rib",
         "kind": finding.kind or "lesion",
         "d": str(int(rng.integers(3, 7))),
         "tip": _pick(rng, TIPS),

@@ -59,9 +59,9 @@ PRIORS: dict[str, dict[str, dict | None]] = {
     "Pneumothorax": {"laterality": {"left": 0.47, "right": 0.5, "bilateral": 0.03}, "zone": {"upper": 1.0}, "kind": None},
     "Pleural Effusion": {"laterality": {"left": 0.3, "right": 0.3, "bilateral": 0.4}, "zone": {"lower": 1.0}, "kind": None},
     "Pleural Other": {"laterality": {"left": 0.35, "right": 0.35, "bilateral": 0.3}, "zone": {"upper": 0.6, "lower": 0.4},
-                      "kind": {"thickening": 0.8, "calcification": 0.2}},
+                      "kind": {"thickening": 0.8, "plaque": 0.2}},
     "Fracture": {"laterality": {"left": 0.5, "right": 0.5}, "zone": {"upper": 0.3, "middle": 0.4, "lower": 0.3},
-                 "kind": {"rib": 0.85, "clavicle": 0.15}},
+                 "kind": {"acute": 0.6, "healing": 0.4}},
     "Support Devices": {"laterality": None, "zone": None, "kind": None},  # see DEVICE_PRIORS
 }
 

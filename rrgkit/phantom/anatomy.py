@@ -54,6 +54,7 @@ class Anatomy:
     rib_spacing: float
     rib_top: float  # y of the first posterior rib at the spine
     ctr: float  # cardiothoracic ratio as projected (AP and poor inspiration inflate it)
+    ctr_projection: float  # projected / true CTR for this film
     med_half_width: float  # superior mediastinum
     knob_r: float  # aortic knob radius (grows with age: unfolding aorta)
     carina_y: float
@@ -102,6 +103,21 @@ class Layers:
     vessel_blur: float = 0.0  # extra vessel blur (edema makes vessel outlines indistinct)
 
 
+def _layers(
+    size: int,
+    tissue: np.ndarray,
+    air: np.ndarray,
+    bone: np.ndarray,
+    dense: np.ndarray,
+    lung: np.ndarray,
+    vessels: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> Layers:
+    """Layers with every field a full, writable (size, size) float32 array (signs add to them in place)."""
+    full = [np.array(np.broadcast_to(a, (size, size)), dtype=np.float32) for a in (tissue, air, bone, dense, lung)]
+    zeros, ones = np.zeros((size, size), np.float32), np.ones((size, size), np.float32)
+    return Layers(full[0], full[1], zeros, full[2], full[3], full[4], ones, vessels)
+
+
 @lru_cache(maxsize=8)
 def pixel_axes(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates as a row ``x`` (1, size) and a column ``y`` (size, 1), float32."""
@@ -131,9 +147,9 @@ def sample_anatomy(patient: Patient, view: str, rng: np.random.Generator) -> Ana
     dome_r = 0.575 + 0.15 * insp + 0.015 * r[1] - (0.02 if ap else 0.0)  # supine AP films inspire less
     dome_l = dome_r + 0.022 + 0.01 * abs(r[2])
     half_width = (0.345 + 0.02 * r[3]) * (1.0 + 0.03 * (patient.habitus - 0.5))
-    ctr = float(np.clip(0.445 + 0.035 * rng.standard_normal(), 0.36, 0.5))  # normal adults: 0.45 ± 0.035
-    ctr *= 1.0 + 0.16 * (0.7 - insp)  # poor inspiration: the heart looks wider
-    ctr *= 1.1 if ap else 1.0  # AP: the heart is far from the detector and magnified
+    ctr = float(np.clip(0.445 + 0.04 * rng.standard_normal(), 0.36, 0.52))  # normal adults: 0.45 ± 0.04, borderline 0.5
+    # Poor inspiration makes the heart look wider; on an AP film it is far from the detector and magnified.
+    projection = (1.0 + 0.16 * (0.7 - insp)) * (1.1 if ap else 1.0)
     spacing = 0.057 + 0.003 * r[5]
     age = float(np.clip(patient.age, 18, 95))
     breast = float(np.clip(patient.breast, 0.0, 1.0))
@@ -148,8 +164,9 @@ def sample_anatomy(patient: Patient, view: str, rng: np.random.Generator) -> Ana
         dome_y=(float(dome_r), float(dome_l)),
         rib_spacing=float(spacing),
         rib_top=float(apex + 0.01 + 0.006 * r[7]),
-        ctr=float(ctr),
-        med_half_width=float(0.05 + 0.006 * r[8] + (0.006 if ap else 0.0)),
+        ctr=ctr * projection,
+        ctr_projection=projection,
+        med_half_width=float(0.05 + 0.008 * r[8] + 0.006 * (age - 18) / 77 + (0.006 if ap else 0.0)),
         knob_r=float(0.022 + 0.014 * (age - 18) / 77 + 0.003 * r[9]),
         carina_y=float(0.31 + 0.015 * r[10] - 0.03 * (0.7 - insp)),
         clavicle_y=float(0.175 + 0.012 * r[11] + (0.02 if ap else 0.0)),
@@ -161,7 +178,7 @@ def sample_anatomy(patient: Patient, view: str, rng: np.random.Generator) -> Ana
         scapula=0.85 if ap else 0.0,
         lung_fill=float(0.75 + 0.25 * insp),
         vessel_gain=float(1.0 + 0.15 * r[14]),
-        heart_shape=(float(0.6 + 0.1 * r[15]), float(0.66 + 0.05 * rng.standard_normal()), float(0.012 * rng.standard_normal())),
+        heart_shape=(0.6 + 0.1 * r[15], float(0.66 + 0.05 * rng.standard_normal()), 0.015 * r[4]),
         rotation=rot,
         age=age,
     )
@@ -182,7 +199,8 @@ def splat(target: np.ndarray, x: np.ndarray, y: np.ndarray, weight: np.ndarray |
     yi = (np.asarray(y) * size).astype(np.int64)
     ok = (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
     w = np.broadcast_to(np.asarray(weight, dtype=np.float64), xi.shape)[ok]
-    target += np.bincount(yi[ok] * size + xi[ok], weights=w, minlength=size * size).reshape(size, size).astype(np.float32)
+    counts = np.bincount(yi[ok] * size + xi[ok], weights=w, minlength=size * size)
+    target += counts.reshape(size, size).astype(np.float32)
 
 
 def add_blob(
@@ -208,33 +226,46 @@ def add_blob(
 
 
 def vessel_tree(
-    rng: np.random.Generator, hx: float, hy: float, sign: int, scale_y: float, step: float, roots: int = 7, generations: int = 7
+    rng: np.random.Generator,
+    hx: float,
+    hy: float,
+    sign: int,
+    scale_y: float,
+    step: float,
+    roots: int = 6,
+    generations: int = 7,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points (x, y, weight) of a branching pulmonary vessel tree growing out of a hilum.
 
-    Vessels are densest at the hilum and fade (thinner, weaker) towards the periphery, as on a real film;
+    Each vessel continues as a slightly curved trunk that gives off a thinner side branch, so markings
+    are densest at the hilum and fade (thinner, weaker) towards the periphery, as on a real film;
     ``scale_y`` < 1 crowds them vertically (poor inspiration).
     """
-    angles = np.linspace(-1.9, 1.75, roots) + rng.normal(0.0, 0.12, roots)
+    angles = np.linspace(-1.8, 1.6, roots) + rng.normal(0.0, 0.12, roots)
     ang = np.where(sign > 0, angles, np.pi - angles)  # grow laterally on either side
     sx, sy = np.full(roots, hx), np.full(roots, hy)
-    length = np.full(roots, 0.045) * rng.uniform(0.8, 1.2, roots)
+    length = np.full(roots, 0.05) * rng.uniform(0.8, 1.2, roots)
     weight = np.ones(roots)
     out_x, out_y, out_w = [], [], []
     for _ in range(generations):
+        k = len(ang)
         ex = sx + length * np.cos(ang)
         ey = sy + length * np.sin(ang) * scale_y
+        bend = rng.normal(0.0, 0.12, k) * length  # a gentle curve through a displaced midpoint
+        cx, cy = (sx + ex) / 2 - bend * np.sin(ang), (sy + ey) / 2 + bend * np.cos(ang) * scale_y
         n = max(2, int(np.ceil(length.max() / step)))
         t = np.linspace(0.0, 1.0, n)[None, :]
-        out_x.append((sx[:, None] + t * (ex - sx)[:, None]).ravel())
-        out_y.append((sy[:, None] + t * (ey - sy)[:, None]).ravel())
+        a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t**2
+        out_x.append((a * sx[:, None] + b * cx[:, None] + c * ex[:, None]).ravel())
+        out_y.append((a * sy[:, None] + b * cy[:, None] + c * ey[:, None]).ravel())
         out_w.append(np.repeat(weight * length / n, n))
-        k = len(ang)
-        spread = rng.uniform(0.2, 0.5, k)
-        ang = np.concatenate([ang - spread, ang + spread]) + rng.normal(0.0, 0.15, 2 * k)
+        side = rng.choice((-1.0, 1.0), k)
+        trunk = ang + rng.normal(0.0, 0.12, k) - side * 0.1
+        branch = ang + side * rng.uniform(0.45, 0.9, k)
+        ang = np.concatenate([trunk, branch])
         sx, sy = np.concatenate([ex, ex]), np.concatenate([ey, ey])
-        length = np.concatenate([length, length]) * rng.uniform(0.7, 0.95, 2 * k)
-        weight = np.concatenate([weight, weight]) * 0.7
+        length = np.concatenate([length * rng.uniform(0.75, 0.95, k), length * rng.uniform(0.5, 0.8, k)])
+        weight = np.concatenate([weight * 0.8, weight * 0.5])
     return np.concatenate(out_x), np.concatenate(out_y), np.concatenate(out_w)
 
 
@@ -246,10 +277,10 @@ def _vessel_bank(size: int, lateral: bool) -> tuple[tuple[np.ndarray, np.ndarray
     rotate, scale and mirror it: plenty of variety at a fraction of the cost.
     """
     rng = np.random.default_rng(_VESSEL_BANK_SEED)
-    return tuple(vessel_tree(rng, 0.0, 0.0, 1, 1.0, 0.5 / size, roots=6 if lateral else 7) for _ in range(_VESSEL_BANK))
+    return tuple(vessel_tree(rng, 0.0, 0.0, 1, 1.0, 0.5 / size, roots=5 if lateral else 6) for _ in range(_VESSEL_BANK))
 
 
-def patient_vessels(
+def _patient_vessels(
     rng: np.random.Generator, size: int, hx: float, hy: float, sign: int, scale_y: float, lateral: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One hilum's vessel tree: a bank tree, jittered in angle and scale, mirrored to side ``sign``."""
@@ -312,7 +343,7 @@ def _spine(anat: Anatomy, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return column * (0.16 + 0.06 * plates) + 0.06 * pedicle
 
 
-def heart_mask(anat: Anatomy, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _heart_mask(anat: Anatomy, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Heart and mediastinum silhouette (soft mask, 1 = opaque), width set by the projected CTR."""
     width = anat.ctr * 2.0 * anat.half_width
     # An oblique ellipse (long axis towards the apex, lower right of the image), its bottom under the domes.
@@ -332,7 +363,9 @@ def heart_mask(anat: Anatomy, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(heart, med), knob)
 
 
-def _mimics(anat: Anatomy, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, hw: np.ndarray, dense: np.ndarray) -> np.ndarray:
+def _mimics(
+    anat: Anatomy, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, hw: np.ndarray, dense: np.ndarray
+) -> np.ndarray:
     """Normal findings that mimic disease, so that no single local cue gives a label away.
 
     End-on vessels and costal-cartilage calcifications look like nodules, cardiophrenic fat pads like
@@ -342,7 +375,8 @@ def _mimics(anat: Anatomy, rng: np.random.Generator, x: np.ndarray, y: np.ndarra
     for sign in SIDES:  # end-on vessels near the hila
         for _ in range(int(rng.integers(1, 5))):
             cx = anat.med_x + sign * float(rng.uniform(0.08, 0.2))
-            add_blob(dense, cx, anat.carina_y + float(rng.uniform(0.03, 0.2)), 0.006, 0.006, float(rng.uniform(0.03, 0.08)), sharp=3.0)
+            cy, amp = anat.carina_y + float(rng.uniform(0.03, 0.2)), float(rng.uniform(0.03, 0.08))
+            add_blob(dense, cx, cy, 0.006, 0.006, amp, sharp=3.0)
     for sign in SIDES:  # fat pads in the cardiophrenic angles, larger with habitus
         if rng.random() < 0.3 + 0.5 * (anat.tissue - 0.85) / 0.35:
             fx = anat.med_x + (0.21 if sign > 0 else -0.09) * anat.ctr / 0.45
@@ -351,14 +385,15 @@ def _mimics(anat: Anatomy, rng: np.random.Generator, x: np.ndarray, y: np.ndarra
         for _ in range(int(rng.integers(2, 7))):
             sign = int(rng.choice(SIDES))
             cy = float(rng.uniform(anat.apex_y + 0.15, anat.dome_y[0] - 0.05))
-            add_blob(dense, anat.side_x(sign, float(rng.uniform(0.25, 0.45)), cy), cy, 0.008, 0.005, float(rng.uniform(0.04, 0.1)), angle=float(rng.normal(0.4 * sign, 0.3)), sharp=3.0)
+            cx, amp = anat.side_x(sign, float(rng.uniform(0.25, 0.45)), cy), float(rng.uniform(0.04, 0.1))
+            add_blob(dense, cx, cy, 0.008, 0.005, amp, angle=float(rng.normal(0.4 * sign, 0.3)), sharp=3.0)
     extra = np.float32(0.0)
     if rng.random() < (0.35 if anat.view == "AP" else 0.05):  # skin fold: an edge, not a line, across the lateral lung
         sign = int(rng.choice(SIDES))
         edge = anat.spine_x + sign * (float(rng.uniform(0.65, 0.9)) * hw + 0.02 * np.sin(y * float(rng.uniform(8, 16))))
         t = sign * (x - edge)
-        band = ramp(t, 0.004) * ramp(0.04 - t, 0.03) * ramp(y - anat.apex_y - 0.1, 0.05) * ramp(anat.dome_at(sign) - y, 0.05)
-        extra = 0.05 * band
+        rows = ramp(y - anat.apex_y - 0.1, 0.05) * ramp(anat.dome_at(sign) - y, 0.05)
+        extra = 0.05 * ramp(t, 0.004) * ramp(0.04 - t, 0.03) * rows
     return extra
 
 
@@ -372,7 +407,7 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
     neck = ramp(0.07 - np.abs(dx), 0.02)
     t = np.clip(1.0 - (dx / body_hw) ** 2, 0.0, 1.0)
     torso = np.sqrt(t) * ramp(y - 0.11 + 0.07 * t, 0.05)
-    tissue = anat.tissue * (np.maximum(torso, neck * 0.7) + 0.0 * y).astype(np.float32)
+    tissue = anat.tissue * np.maximum(torso, neck * 0.7)
     # Lungs: inside the cage, above the domes; air thickness falls off towards the chest wall.
     left = dx < 0
     peak = np.where(left, np.float32(anat.dome_y[0]), np.float32(anat.dome_y[1]))
@@ -380,7 +415,7 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
     dome = peak + 0.26 * ((x - peak_x) / anat.half_width) ** 2
     u = np.abs(dx) / hw
     lung = ramp(0.96 - u, 0.04) * ramp(dome - y, 0.012) * ramp(y - anat.apex_y, 0.03)
-    opaque = heart_mask(anat, x, y)
+    opaque = _heart_mask(anat, x, y)
     air = lung * (1.0 - opaque) * anat.lung_fill * 0.78 * np.sqrt(np.clip(1.05 - u * u, 0.0, 1.0))
     air *= 1.0 + 0.07 * anat.rotation * np.sign(dx)
     # Trachea and main bronchi: a darker air column down to the carina.
@@ -389,15 +424,18 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
     air = air + 0.22 * trachea
     for sign, slope in ((-1, 0.9), (1, 0.6)):
         bx = x - anat.med_x - sign * (y - anat.carina_y) * slope
-        air = air + 0.12 * ramp(0.009 - np.abs(bx), 0.005) * ramp(y - anat.carina_y, 0.01) * ramp(anat.carina_y + 0.06 - y, 0.02)
+        rows = ramp(y - anat.carina_y, 0.01) * ramp(anat.carina_y + 0.06 - y, 0.02)
+        air = air + 0.12 * ramp(0.009 - np.abs(bx), 0.005) * rows
     # Gastric bubble under the left dome.
     gx, gy = anat.spine_x + 0.16, anat.dome_y[1] + 0.06
     air = air + 0.25 * ramp(1.0 - np.sqrt(((x - gx) / 0.05) ** 2 + ((y - gy) / 0.03) ** 2), 0.3)
-    bone = _ribs(anat, x, y, hw) + _clavicles(anat, x, y) + _spine(anat, x, y)
+    ribs = _ribs(anat, x, y, hw) * (0.35 + 0.65 * ramp(dome + 0.04 - y, 0.06))  # lower ribs fade into the abdomen
+    bone = ribs + _clavicles(anat, x, y) + _spine(anat, x, y)
     # Scapulae: lateral to the lungs on a PA film, over the upper lungs on an AP film.
     medial = 1.08 - 0.35 * anat.scapula - 0.2 * ramp(y - 0.3, 0.2)
-    scap = ramp(u - medial, 0.03) * ramp(1.35 - u, 0.05) * ramp(y - 0.14, 0.03) * ramp(0.47 - y, 0.06)
-    bone = bone + 0.09 * scap + 0.05 * np.exp(-(((u - medial) / 0.02) ** 2)) * ramp(y - 0.14, 0.03) * ramp(0.47 - y, 0.06)
+    rows = ramp(y - 0.14, 0.03) * ramp(0.47 - y, 0.06)
+    border = np.exp(-np.minimum(((u - medial) / 0.02) ** 2, 30.0))
+    bone = bone + (0.09 * ramp(u - medial, 0.03) * ramp(1.35 - u, 0.05) + 0.05 * border) * rows
     # Breast shadows: lower-zone densities with a sharp inferior border; nipples mimic nodules.
     dense = np.zeros((size, size), np.float32)
     if anat.breast > 0:
@@ -407,7 +445,8 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
         dense += anat.breast * 0.32 * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) * ramp(y - anat.nipple_xy[1] + 0.12, 0.12)
     for i, sign in enumerate(SIDES):
         if anat.nipples[i] > 0:
-            add_blob(dense, anat.spine_x + sign * anat.nipple_xy[0], anat.nipple_xy[1], 0.011, 0.011, anat.nipples[i], sharp=4.0)
+            nx, ny = anat.spine_x + sign * anat.nipple_xy[0], anat.nipple_xy[1]
+            add_blob(dense, nx, ny, 0.011, 0.011, anat.nipples[i], sharp=4.0)
     bone = bone + _mimics(anat, rng, x, y, hw, dense)
     # Hila and vessel trees.
     scale_y = (anat.dome_y[0] - anat.apex_y) / 0.6
@@ -416,20 +455,9 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
         hx = anat.med_x + sign * (0.075 if sign < 0 else 0.085)
         hy = anat.carina_y + (0.1 if sign < 0 else 0.08)
         add_blob(dense, hx, hy, 0.02, 0.035, 0.1, sharp=2.0)
-        vx, vy, vw = patient_vessels(rng, size, hx, hy, sign, scale_y)
+        vx, vy, vw = _patient_vessels(rng, size, hx, hy, sign, scale_y)
         vessels.append((vx, vy, vw * anat.vessel_gain))
-    zeros = np.zeros((size, size), np.float32)
-    full = np.broadcast_to
-    return Layers(
-        tissue=full(tissue, (size, size)).astype(np.float32),
-        air=full(air, (size, size)).astype(np.float32),
-        fill=zeros,
-        bone=full(bone, (size, size)).astype(np.float32),
-        dense=dense,
-        lung=full(lung, (size, size)).astype(np.float32),
-        markings=np.ones((size, size), np.float32),
-        vessels=vessels,
-    )
+    return _layers(size, tissue, air, bone, dense, lung, vessels)
 
 
 LATERAL_FRONT, LATERAL_BACK = 0.2, 0.74
@@ -468,8 +496,8 @@ def draw_lateral(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
     ex, ey = ((x - hcx) * c + (y - hcy) * s) / hrx, (-(x - hcx) * s + (y - hcy) * c) / hry
     heart = ramp(1.0 - np.sqrt(ex * ex + ey * ey), 0.08)
     # Great vessels and aorta: a band rising from the heart, arching back over the hilum.
-    ao = np.exp(-np.minimum(((x - lateral_x(0.42) - 0.25 * (anat.carina_y - y)) / 0.03) ** 2, 30.0)) * ramp(y - anat.carina_y + 0.09, 0.03)
-    ao = ao * ramp(hcy - y, 0.05)
+    ao = np.exp(-np.minimum(((x - lateral_x(0.42) - 0.25 * (anat.carina_y - y)) / 0.03) ** 2, 30.0))
+    ao = ao * ramp(y - anat.carina_y + 0.09, 0.03) * ramp(hcy - y, 0.05)
     arch_r = np.sqrt((x - lateral_x(0.6)) ** 2 + ((y - anat.carina_y + 0.02) / 0.8) ** 2)
     arch = np.exp(-np.minimum(((arch_r - 0.07) / 0.018) ** 2, 30.0)) * ramp(anat.carina_y - 0.04 - y, 0.03)
     opaque = np.clip(heart + 0.6 * ao + 0.6 * arch, 0.0, 1.0)
@@ -488,34 +516,26 @@ def draw_lateral(anat: Anatomy, size: int, rng: np.random.Generator) -> Layers:
     posterior = 0.5 * ramp(sx - 0.09, 0.02) * ramp(0.16 - sx, 0.02)
     bone = 0.2 * (bodies + posterior) * ramp(y - 0.05, 0.04)
     # Sternum anteriorly; posterior ribs as oblique, double (left and right) contours.
-    st = ramp(0.014 - np.abs(x - front - 0.03 - 0.03 * ramp(y - 0.3, 0.3)), 0.006) * ramp(y - 0.2, 0.02) * ramp(0.58 - y, 0.03)
-    bone = bone + 0.2 * st
+    sternum = ramp(0.014 - np.abs(x - front - 0.03 - 0.03 * ramp(y - 0.3, 0.3)), 0.006)
+    bone = bone + 0.2 * sternum * ramp(y - 0.2, 0.02) * ramp(0.58 - y, 0.03)
     for shift in (0.0, 0.012):
         rp = (y - anat.rib_top - shift + 0.1 * z) / anat.rib_spacing
         d = np.abs(rp - np.floor(rp) - 0.5) * 2.0
-        bone = bone + 0.07 * ramp(0.4 - d, 0.1) * ramp(z - 0.45, 0.2) * ramp(1.15 - z, 0.05) * ramp(dome + 0.05 - y, 0.03)
+        ribs = ramp(0.4 - d, 0.1) * ramp(z - 0.45, 0.2) * ramp(1.15 - z, 0.05)
+        bone = bone + 0.045 * ribs * ramp(dome + 0.05 - y, 0.03)
     # Scapulae over the upper posterior chest.
-    scap = ramp(0.07 - np.abs(x - lateral_x(0.85) + 0.1 * (y - 0.3)), 0.02) * ramp(y - 0.15, 0.03) * ramp(0.45 - y, 0.05)
-    bone = bone + 0.08 * scap
+    scap = ramp(0.07 - np.abs(x - lateral_x(0.85) + 0.1 * (y - 0.3)), 0.02)
+    bone = bone + 0.08 * scap * ramp(y - 0.15, 0.03) * ramp(0.45 - y, 0.05)
     dense = np.zeros((size, size), np.float32)
     higher = np.minimum(domes[0], domes[1])  # the higher dome's contour, seen through the lung
     dense += 0.06 * np.exp(-np.minimum(((y - higher) / 0.006) ** 2, 30.0)) * lung
     if anat.breast > 0:
-        dense += anat.breast * 0.35 * ramp(1.0 - np.sqrt(((x - front) / 0.07) ** 2 + ((y - anat.nipple_xy[1]) / 0.12) ** 2), 0.3)
+        r = np.sqrt(((x - front) / 0.07) ** 2 + ((y - anat.nipple_xy[1]) / 0.12) ** 2)
+        dense += anat.breast * 0.35 * ramp(1.0 - r, 0.3)
     # Hilum and vessels.
     hx, hy = lateral_x(0.58), anat.carina_y + 0.08
     add_blob(dense, hx, hy, 0.05, 0.04, 0.05)
     scale_y = (anat.dome_y[0] - anat.apex_y) / 0.6
-    vessels = [patient_vessels(rng, size, hx, hy, sign, scale_y, lateral=True) for sign in SIDES]
+    vessels = [_patient_vessels(rng, size, hx, hy, sign, scale_y, lateral=True) for sign in SIDES]
     vessels = [(vx, vy, vw * anat.vessel_gain * 0.4) for vx, vy, vw in vessels]
-    full = np.broadcast_to
-    return Layers(
-        tissue=full(tissue, (size, size)).astype(np.float32),
-        air=full(air, (size, size)).astype(np.float32),
-        fill=np.zeros((size, size), np.float32),
-        bone=full(bone, (size, size)).astype(np.float32),
-        dense=dense,
-        lung=full(lung, (size, size)).astype(np.float32),
-        markings=np.ones((size, size), np.float32),
-        vessels=vessels,
-    )
+    return _layers(size, tissue, air, bone, dense, lung, vessels)

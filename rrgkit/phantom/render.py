@@ -6,8 +6,9 @@ face image left (anterior left, spine right). Geometry lives in normalised coord
 looks the same at 64 and at 512 px; only noise and blur are per pixel.
 
 Determinism: the anatomy and every finding are drawn from ``study.seed`` alone, so the frontal and
-lateral films of one study show the same patient and the same lesions; the view only adds its own
-noise.
+lateral films of one study show the same patient and the same lesions; the view adds its own noise,
+blur and positioning. Contrast is calibrated so that a severity near 0 is at the level of normal
+variation and detector noise at 128 px, and a severity near 1 is obvious.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rrgkit.phantom.state import VIEWS, Study
 
 MIN_SIZE, MAX_SIZE = 64, 512
 _ANATOMY_STREAM, _NOISE_STREAM = 7919, 104729
-VESSEL_SIGMA, VESSEL_DENSITY = 0.005, 0.22  # hilar vessel calibre and peak density
+VESSEL_SIGMA, VESSEL_DENSITY = 0.005, 0.3  # hilar vessel calibre and peak density
 POSITIONING = 0.03  # the patient sits up to 3 % of the field off centre
 
 
@@ -73,7 +74,9 @@ def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return np.ascontiguousarray(padded[pad - dy : pad - dy + image.shape[0], pad - dx : pad - dx + image.shape[1]])
 
 
-def _compose(layers: Layers, anat: Anatomy, size: int, rng: np.random.Generator, exposure: float, noise: float) -> np.ndarray:
+def _compose(
+    layers: Layers, anat: Anatomy, size: int, rng: np.random.Generator, exposure: float, noise: float
+) -> np.ndarray:
     """Sum the density layers, expose, blur and add detector noise: an image in [0, 1]."""
     fill = np.clip(layers.fill, 0.0, 1.0)
     open_air = layers.air * (1.0 - fill)
@@ -90,7 +93,7 @@ def _compose(layers: Layers, anat: Anatomy, size: int, rng: np.random.Generator,
     mottle = up @ rng.standard_normal((12, 12), dtype=np.float32) @ up.T
     density += 0.02 * mottle * layers.lung
     ap = anat.view == "AP"
-    gain = 1.0 * (1.3 - 0.6 * exposure) * (0.9 if ap else 1.0)
+    gain = (1.3 - 0.6 * exposure) * (0.9 if ap else 1.0)  # under-exposed films are whiter
     image = 1.0 - np.exp(-gain * np.maximum(density, 0.0))
     image = 0.04 + 0.98 * image
     image = blur(image, (0.0025 + 0.0015 * rng.random() + (0.0015 if ap else 0.0)) * size)
@@ -107,6 +110,8 @@ def render_study(study: Study, size: int = 128, view: str | None = None) -> np.n
     """
     if not isinstance(study, Study):
         raise TypeError(f"render_study needs a rrgkit.phantom.state.Study, got {type(study).__name__}")
+    if not isinstance(study.seed, (int, np.integer)) or study.seed < 0:
+        raise ValueError(f"study {study.id!r}: seed must be a non-negative integer, got {study.seed!r}")
     _check(size, view)
     view = view or study.view
     rng = np.random.default_rng([study.seed, _ANATOMY_STREAM])

@@ -39,6 +39,19 @@ from rrgkit.phantom.state import DEVICE_KINDS, Finding, Study
 
 _FINDING_STREAM = 31337
 
+FINDING_KINDS: dict[str, tuple[str, ...]] = {
+    "Lung Lesion": ("nodule", "mass"),
+    "Edema": ("interstitial", "alveolar"),
+    "Consolidation": ("segmental", "lobar"),
+    "Pneumonia": ("patchy", "lobar"),
+    "Atelectasis": ("plate", "lobar"),
+    "Pleural Other": ("thickening", "plaque"),
+    "Fracture": ("acute", "healing"),
+    "Support Devices": DEVICE_KINDS,
+}
+"""The ``Finding.kind`` values each observation draws differently (None is always allowed: the first is used,
+except for Support Devices, where a missing kind draws a random device)."""
+
 
 def strength(finding: Finding) -> float:
     """Effective severity: an uncertain finding is drawn as an equivocal, half-strength sign."""
@@ -71,12 +84,18 @@ def adjust_anatomy(anat: Anatomy, study: Study) -> Anatomy:
     dome = list(anat.dome_y)
     med_x = anat.med_x
     for index, f in enumerate(study.findings):
+        if f.kind is not None and f.kind not in FINDING_KINDS.get(f.observation, ()):
+            allowed = FINDING_KINDS.get(f.observation, ())
+            raise ValueError(
+                f"study {study.id!r}: {f.observation} kind {f.kind!r} is not drawn by the renderer; "
+                f"use one of {allowed} or None"
+            )
         s = strength(f)
         rng = finding_rng(study, index)
         if f.observation == "Cardiomegaly":
-            changes["ctr"] = max(anat.ctr + 0.03, 0.505 + 0.16 * s)
+            changes["ctr"] = max(anat.ctr + 0.02, (0.505 + 0.175 * s) * anat.ctr_projection)
         elif f.observation == "Enlarged Cardiomediastinum":
-            changes["med_half_width"] = anat.med_half_width * (1.08 + 0.75 * s)
+            changes["med_half_width"] = anat.med_half_width * (1.05 + 0.45 * s)
         elif f.observation == "Atelectasis" and f.kind == "lobar":
             for sign in finding_sides(f, rng):
                 dome[0 if sign < 0 else 1] -= 0.012 + 0.05 * s  # volume loss pulls the dome up
@@ -92,13 +111,15 @@ def adjust_anatomy(anat: Anatomy, study: Study) -> Anatomy:
                         u=float(rng.uniform(0.55, 0.93)),
                         step=float((0.05 + 0.5 * s) * rng.choice((-1, 1))) if displaced else 0.0,
                         gap=float(0.3 + 0.65 * s),
-                        callus=float(0.05 + 0.12 * s) if f.kind in ("healing", "old", "healed") else 0.0,
+                        callus=float(0.05 + 0.12 * s) if f.kind == "healing" else 0.0,
                     )
                 )
     return dataclasses.replace(anat, dome_y=(dome[0], dome[1]), med_x=med_x, fractures=tuple(breaks), **changes)
 
 
-def _place(anat: Anatomy, sign: int, zone: str | None, rng: np.random.Generator, u: tuple[float, float]) -> tuple[float, float, float]:
+def _place(
+    anat: Anatomy, sign: int, zone: str | None, rng: np.random.Generator, u: tuple[float, float]
+) -> tuple[float, float, float]:
     """A 3-D point (x, y, z) inside one lung: zone sets the height, ``u`` the range across the hemithorax."""
     y = anat.zone_y(sign, zone, rng)
     x = anat.side_x(sign, float(rng.uniform(*u)), y)
@@ -129,9 +150,10 @@ def _lesion(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator,
     blobs = []
     if f.kind == "mass":
         r, amp = 0.035 + 0.045 * s, 0.3 + 0.3 * s
-        blobs = [(cx + rng.normal(0, r / 3), cy + rng.normal(0, r / 3), r * 0.8, r * 0.75, amp * 0.45) for _ in range(3)]  # lobulated
+        lobes = rng.normal(0, r / 3, (3, 2))  # a lobulated margin
+        blobs = [(cx + dx, cy + dy, r * 0.8, r * 0.75, amp * 0.45) for dx, dy in lobes]
     else:
-        r, amp = 0.008 + 0.02 * s, 0.12 + 0.3 * s
+        r, amp = 0.008 + 0.03 * s, 0.12 + 0.33 * s
     blobs.append((cx, cy, r, r * rng.uniform(0.85, 1.1), amp))
     angle = float(rng.uniform(0, np.pi))
     for bx, by, rx, ry, a in blobs:
@@ -140,6 +162,7 @@ def _lesion(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator,
 
 
 def _opacity(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Lung opacity: patchy, ill-defined partial filling of the airspaces in one zone."""
     s = strength(f)
     for sign in finding_sides(f, rng):
         cx, cy = _xy(anat, _place(anat, sign, f.zone, rng, (0.35, 0.8)))
@@ -149,6 +172,7 @@ def _opacity(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator
 
 
 def _edema(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Edema: bilateral perihilar haze, Kerley B lines at the bases and blurred vessel outlines."""
     s = strength(f)
     alveolar = 1.4 if f.kind == "alveolar" else (0.7 if f.kind == "interstitial" else 1.0)
     lateral = anat.view == "LATERAL"
@@ -169,23 +193,33 @@ def _edema(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, 
             add_blob(layers.dense, x, y, 0.013, 0.0022, 0.03 + 0.05 * s, angle=float(rng.normal(0, 0.1)), sharp=2.0)
 
 
-def _bronchograms(layers: Layers, cx: float, cy: float, radius: float, sign: int, rng: np.random.Generator, depth: float, size: int) -> None:
+def _bronchograms(
+    layers: Layers, cx: float, cy: float, radius: float, sign: int, rng: np.random.Generator, depth: float, size: int
+) -> None:
     """Air bronchograms: dark branching airways kept open inside a consolidation."""
     bx, by, bw = vessel_tree(rng, cx - sign * radius * 0.8, cy, sign, 1.0, 0.5 / size, roots=3, generations=3)
     keep = (bx - cx) ** 2 + (by - cy) ** 2 < (0.8 * radius) ** 2
     splat(layers.fill, bx[keep], by[keep], -depth * (0.5 * (1.0 + bw[keep] / bw.max())) * 0.35)
 
 
-def _consolidation(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int, patchy: bool = False) -> None:
+def _consolidation(
+    layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int, patchy: bool = False
+) -> None:
+    """Consolidation (dense, well-defined, air bronchograms) or, ``patchy``, pneumonia (focal patchy opacity).
+
+    Lobar consolidation of the middle or lower zone lies against the heart, so it effaces the heart border.
+    """
     s = strength(f)
     zone = f.zone or ("lower" if patchy else None)
     for sign in finding_sides(f, rng):
-        cx, cy = _xy(anat, _place(anat, sign, zone, rng, (0.35, 0.75)))
+        medial = f.kind == "lobar" and zone in ("middle", "lower")
+        cx, cy = _xy(anat, _place(anat, sign, zone, rng, (0.2, 0.45) if medial else (0.35, 0.75)))
         rx, ry = (0.03 + 0.08 * s) * rng.uniform(0.8, 1.2), (0.025 + 0.07 * s) * rng.uniform(0.8, 1.2)
         amp = (0.1 if patchy else 0.15) + (0.7 if patchy else 0.8) * s
         if patchy:  # pneumonia: a focal, patchy airspace opacity
             for _ in range(3):
-                add_blob(layers.fill, cx + rng.normal(0, rx / 2), cy + rng.normal(0, ry / 2), rx * 0.7, ry * 0.7, amp * 0.5, sharp=2.5)
+                px, py = cx + rng.normal(0, rx / 2), cy + rng.normal(0, ry / 2)
+                add_blob(layers.fill, px, py, rx * 0.7, ry * 0.7, amp * 0.5, sharp=2.5)
         else:  # consolidation: dense, lobar/segmental, well-defined where it abuts a fissure
             sharp = 6.0 if f.kind == "lobar" else 3.5
             scale = 1.4 if f.kind == "lobar" else 1.0
@@ -195,6 +229,7 @@ def _consolidation(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Gen
 
 
 def _atelectasis(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Atelectasis: a plate-like band, or (``kind="lobar"``) a basal wedge with volume loss."""
     s = strength(f)
     for sign in finding_sides(f, rng):
         if f.kind == "lobar":  # a dense wedge at the base by the heart; the dome was raised by adjust_anatomy
@@ -203,10 +238,12 @@ def _atelectasis(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Gener
             add_blob(layers.fill, cx, cy, 0.05 + 0.05 * s, 0.05 + 0.06 * s, 0.4 + 0.5 * s, angle=sign * 0.5, sharp=3.0)
         else:  # plate-like: a thin, nearly horizontal band
             cx, cy = _xy(anat, _place(anat, sign, f.zone or "lower", rng, (0.3, 0.75)))
-            add_blob(layers.fill, cx, cy, 0.035 + 0.05 * s, 0.004 + 0.005 * s, 0.25 + 0.65 * s, angle=float(rng.normal(0, 0.25)))
+            angle = float(rng.normal(0, 0.25))
+            add_blob(layers.fill, cx, cy, 0.035 + 0.05 * s, 0.004 + 0.005 * s, 0.25 + 0.65 * s, angle=angle)
 
 
 def _pneumothorax(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Pneumothorax: an apical/lateral rim of air without lung markings, bounded by a thin pleural line."""
     s = strength(f)
     rim = 0.004 + 0.08 * s**1.5  # width of the air rim between lung edge and chest wall
     for sign in finding_sides(f, rng):
@@ -224,6 +261,8 @@ def _pneumothorax(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Gene
 
 
 def _effusion(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Pleural effusion: basal fluid with a meniscus; small ones only blunt the angle, large ones hide the dome
+    and the heart border (the fluid replaces the air that outlined them)."""
     s = strength(f)
     height = 0.004 + 0.3 * s**1.5  # fluid height above the costophrenic angle: small effusions only blunt it
     soft = 0.015 + 0.03 * s  # the fluid thins upwards: an ill-defined upper edge
@@ -244,13 +283,16 @@ def _effusion(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generato
 
 
 def _pleural_other(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
+    """Pleural thickening along the chest wall (apical cap in the upper zone), or calcified plaques."""
     s = strength(f)
     for sign in finding_sides(f, rng):
-        if f.kind in ("plaque", "plaques", "calcified"):  # calcified plaques along the wall and dome
+        if f.kind == "plaque":  # calcified plaques along the chest wall
             for _ in range(2 + int(3 * s)):
                 y = anat.zone_y(sign, f.zone or "lower", rng)
                 cx, cy = _xy(anat, (anat.side_x(sign, 0.92, y), y, float(rng.uniform(0.2, 0.9))))
-                add_blob(layers.dense, cx, cy, 0.006 + 0.01 * s, 0.02 + 0.02 * s, 0.08 + 0.25 * s, angle=float(rng.normal(0, 0.2)), sharp=3.0)
+                angle = float(rng.normal(0, 0.2))
+                rx, ry, amp = 0.006 + 0.01 * s, 0.02 + 0.02 * s, 0.08 + 0.25 * s
+                add_blob(layers.dense, cx, cy, rx, ry, amp, angle=angle, sharp=3.0)
             continue
         if anat.view == "LATERAL":
             x, y = pixel_axes(size)
@@ -262,8 +304,13 @@ def _pleural_other(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Gen
         layers.fill += (0.3 + 0.5 * s) * band * ramp(y - top, 0.04) * ramp(top + 0.25 - y, 0.04)
 
 
-def _tube(layers: Layers, points: np.ndarray, anat: Anatomy, size: int, width: float, amp: float, holes: float = 0.0) -> None:
-    """Draw a tube or wire along 3-D points (x, y, z) as a band of density; ``holes`` leaves side-hole gaps near the tip."""
+def _tube(
+    layers: Layers, points: np.ndarray, anat: Anatomy, size: int, width: float, amp: float, holes: float = 0.0
+) -> None:
+    """Draw a tube or wire along 3-D points (x, y, z) as a band of density.
+
+    ``holes`` > 0 leaves side-hole gaps over that length before the tip (chest tubes).
+    """
     xy = np.column_stack([lateral_x(points[:, 2]), points[:, 1]]) if anat.view == "LATERAL" else points[:, :2]
     step = 0.4 / size
     line = sample_polyline(xy, step)
@@ -280,7 +327,8 @@ def _tube(layers: Layers, points: np.ndarray, anat: Anatomy, size: int, width: f
 
 
 def _device(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator, size: int) -> None:
-    kind = f.kind if f.kind in DEVICE_KINDS else str(rng.choice(DEVICE_KINDS))
+    """A support device of ``kind`` (a random one when the kind is missing), on its anatomical course."""
+    kind = f.kind or str(rng.choice(DEVICE_KINDS))
     faint = 0.6 if f.certainty == "uncertain" else 1.0
     mx, sx, cy = anat.med_x, anat.spine_x, anat.carina_y
     dome_l = anat.dome_y[1]
@@ -291,13 +339,22 @@ def _device(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator,
         _tube(layers, pts, anat, size, 0.014, 0.3 * faint)
         _tube(layers, pts + [0.004, 0, 0], anat, size, 0.002, 0.9 * faint)
     elif kind == "ng_tube":
-        pts = P([[mx + 0.006, -0.02, 0.6], [mx + 0.01, cy, 0.65], [mx + 0.02, dome_l - 0.02, 0.6], [sx + 0.12, dome_l + 0.06, 0.45], [sx + 0.17, dome_l + 0.1, 0.4]])
+        pts = P(
+            [
+                [mx + 0.006, -0.02, 0.6],
+                [mx + 0.01, cy, 0.65],
+                [mx + 0.02, dome_l - 0.02, 0.6],  # down the oesophagus, through the hiatus
+                [sx + 0.12, dome_l + 0.06, 0.45],
+                [sx + 0.17, dome_l + 0.1, 0.4],  # tip in the stomach
+            ]
+        )
         _tube(layers, pts, anat, size, 0.005, 0.5 * faint)
     elif kind in ("central_line", "picc"):
         sign = finding_sides(f, rng)[0] if f.laterality else -1
         tip_y = cy + float(rng.uniform(0.0, 0.06))
         if kind == "picc":  # from the arm, through the axilla
-            start = [[sx + sign * 0.48, 0.3, 0.5], [sx + sign * 0.4, 0.2, 0.5], [sx + sign * 0.2, anat.clavicle_y + 0.02, 0.4]]
+            start = [[sx + sign * 0.48, 0.3, 0.5], [sx + sign * 0.4, 0.2, 0.5]]
+            start.append([sx + sign * 0.2, anat.clavicle_y + 0.02, 0.4])
         elif rng.random() < 0.5:  # internal jugular
             start = [[sx + sign * 0.09, -0.02, 0.45], [sx + sign * 0.07, 0.14, 0.4]]
         else:  # subclavian, under the clavicle
@@ -311,7 +368,8 @@ def _device(layers: Layers, anat: Anatomy, f: Finding, rng: np.random.Generator,
         else:
             add_blob(layers.dense, bx, by, 0.03, 0.022, 1.2 * faint, angle=float(rng.normal(0, 0.2)), sharp=8.0)
         for tip in ([mx - 0.03, dome_l - 0.13, 0.3], [mx + 0.08, dome_l - 0.03, 0.15]):
-            pts = P([[bx, by, -0.1], [sx + 0.1, anat.clavicle_y + 0.04, 0.3], [mx - 0.035, cy, 0.4], [mx - 0.03, cy + 0.08, 0.4], tip])
+            via = [[sx + 0.1, anat.clavicle_y + 0.04, 0.3], [mx - 0.035, cy, 0.4], [mx - 0.03, cy + 0.08, 0.4]]
+            pts = P([[bx, by, -0.1], *via, tip])
             _tube(layers, pts, anat, size, 0.004, 0.7 * faint)
     elif kind == "sternotomy":
         for y in np.linspace(anat.carina_y - 0.03, anat.dome_y[0] - 0.1, int(rng.integers(5, 8))):
@@ -332,7 +390,9 @@ _SIGNS: dict[str, Callable[[Layers, Anatomy, Finding, np.random.Generator, int],
     "Lung Opacity": _opacity,
     "Edema": _edema,
     "Consolidation": _consolidation,
-    "Pneumonia": lambda layers, anat, f, rng, size: _consolidation(layers, anat, f, rng, size, patchy=True),
+    "Pneumonia": lambda layers, anat, f, rng, size: _consolidation(
+        layers, anat, f, rng, size, patchy=f.kind != "lobar"
+    ),
     "Atelectasis": _atelectasis,
     "Pneumothorax": _pneumothorax,
     "Pleural Effusion": _effusion,
