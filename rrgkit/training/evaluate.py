@@ -1,0 +1,95 @@
+"""Generate reports for a split with a model in memory or a finished run on disk.
+
+Validation during training and ``rrgkit generate`` share :func:`generate_reports`,
+so the reports scored for model selection are produced exactly like the test ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rrgkit.training.checkpoint import checkpoint_folder, load_weights
+
+
+def generate_reports(model, dataset, indices: list[int] | None = None, batch_size: int = 16,
+                     max_new_tokens: int = 64, num_beams: int = 1, progress: bool = True,
+                     desc: str = "generate") -> list[dict]:
+    """Generate for ``dataset[i]`` (all items if ``indices`` is None); one row per study.
+
+    Rows: ``id``, ``generated``, ``reference`` (findings), ``token_prob_mean`` (the
+    paper's average token confidence, Eq. 4) and ``labels`` (the manifest's 14 labels,
+    NaN for blank).
+    """
+    from rrgkit.data.loader import collate_reports
+
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    was_training = model.training
+    model.eval()
+    rows: list[dict] = []
+    device = next(model.parameters()).device
+    try:
+        for start in tqdm(range(0, len(indices), batch_size), desc=desc, disable=not progress, leave=False):
+            batch = collate_reports([dataset[i] for i in indices[start:start + batch_size]])
+            with torch.no_grad():
+                out = model.generate(batch["image"].to(device), max_new_tokens=max_new_tokens,
+                                     num_beams=num_beams, output_scores=True, output_attentions=False)
+            probs = out.token_probs or [None] * len(out.texts)
+            for j, text in enumerate(out.texts):
+                p = probs[j]
+                rows.append({
+                    "id": batch["id"][j],
+                    "generated": text,
+                    "reference": batch["findings"][j],
+                    "token_prob_mean": float(np.mean(p)) if p is not None and len(p) else None,
+                    "labels": [float(v) for v in batch["labels"][j]],
+                })
+    finally:
+        model.train(was_training)
+    return rows
+
+
+def write_predictions(rows: list[dict], path: Path) -> None:
+    """Write prediction rows as JSON lines (without the label vectors), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps({k: row[k] for k in ("id", "generated", "reference", "token_prob_mean")}) + "\n")
+    tmp.replace(path)
+
+
+def load_run_model(run_dir: Path, which: str = "best"):
+    """Rebuild a run's model from its ``config.json`` and load the ``best`` (or ``last``) checkpoint."""
+    from rrgkit.models.rrg import build_model
+
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{config_file} not found; is {run_dir} a run folder written by `rrgkit train`?")
+    config = json.loads(config_file.read_text())
+    folder = run_dir / "checkpoints" / which
+    if checkpoint_folder(folder) is None:
+        raise FileNotFoundError(f"no {which!r} checkpoint in {run_dir / 'checkpoints'}; train (or resume) the run first")
+    model = build_model({"model": config["model"]})
+    load_weights(folder, model)
+    return model, config
+
+
+def generate_split(run_dir: Path, split: str, out_jsonl: Path, batch_size: int = 16, num_beams: int | None = None,
+                   progress: bool = True) -> list[dict]:
+    """Generate the ``split`` of a run's manifest with its best checkpoint; write ``out_jsonl``; return rows."""
+    from rrgkit.data.loader import ManifestDataset
+
+    model, config = load_run_model(run_dir)
+    data = config["data"]
+    dataset = ManifestDataset(data["manifest"], split, data["image_size"], views=data["views"], augment=False,
+                              cache=False)
+    rows = generate_reports(model, dataset, batch_size=batch_size, max_new_tokens=config["eval"]["max_new_tokens"],
+                            num_beams=num_beams or config["eval"]["num_beams"], progress=progress, desc=split)
+    write_predictions(rows, out_jsonl)
+    return rows
