@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rrgkit.labels import FIVE_OBSERVATIONS
 from rrgkit.runs import write_json
