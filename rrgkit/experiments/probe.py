@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rrgkit.analysis.confidence import average_confidence
+from rrgkit.analysis.confidence import average_confidence, positive_outcomes
 from rrgkit.analysis.prompt_attention import attention_allocation
+from rrgkit.analysis.prompt_similarity import cosine_matrix, delta, label_classes, single_label_subset
 
 
 @dataclass
@@ -65,6 +66,28 @@ def probe_run(run: str | Path, max_reports: int | None = None, batch_size: int =
     probe = Probe(np.array(ids), np.concatenate(labels), label_reports(texts), average_confidence(probs), soft, table)
     _save(cache, probe)
     return probe
+
+
+def similarity_view(probe: Probe) -> tuple[np.ndarray, list[str], float]:
+    """Eq. 3 as in Fig. 3: cosine matrix of single-label test prompts sorted by class, the classes, Delta.
+
+    Delta is NaN when it is undefined here (fewer than two samples of any class, or one class only).
+    """
+    index = single_label_subset(probe.reference_labels)
+    classes = label_classes(probe.reference_labels[index])
+    order = np.argsort(classes, kind="stable")
+    index, classes = index[order], [classes[i] for i in order]
+    similarity = cosine_matrix(probe.soft_prompts[index])
+    try:
+        value = delta(similarity, classes)
+    except ValueError:
+        value = float("nan")
+    return similarity, classes, value
+
+
+def confidence_outcomes(probe: Probe) -> pd.DataFrame:
+    """Eq. 4 per positive the generated report states: its AC and whether it is a TP or an FP."""
+    return positive_outcomes(probe.confidence, probe.generated_labels, probe.reference_labels)
 
 
 def _save(path: Path, probe: Probe) -> None:

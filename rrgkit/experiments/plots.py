@@ -1,0 +1,108 @@
+"""Plots the training and schedule chapters share: loss by phase, validation curves, metrics with CIs, Eqs. 2-4.
+
+Each function draws on a given (or new) matplotlib axis and returns it; values ×100 where papers print them so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+
+def _axis(ax, size: tuple[float, float]):
+    return plt.subplots(figsize=size)[1] if ax is None else ax
+
+
+def plot_loss(log: pd.DataFrame, ax=None, smooth: int = 5):
+    """Training loss per optimizer step, coloured by schedule phase, with a running mean of ``smooth`` steps."""
+    ax = _axis(ax, (7, 3.2))
+    for phase, part in log.groupby("phase", sort=False):
+        line = ax.plot(part["step"], part["loss"], ".", alpha=0.35, label=f"{phase} (per step)")[0]
+        ax.plot(part["step"], part["loss"].rolling(smooth, min_periods=1).mean(), color=line.get_color(), lw=2,
+                label=f"{phase} (mean of {smooth})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy per report token (nats)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_validation(history: pd.DataFrame, metric: str = "F1-CXP-14", hue: str | None = None, ax=None):
+    """Validation ``metric`` (×100) per epoch; with ``hue`` (e.g. variant) one line per group, mean ± sd over seeds."""
+    ax = _axis(ax, (6, 3.2))
+    data = history.assign(value=100 * history[metric])
+    if hue is None:
+        sns.lineplot(data, x="epoch", y="value", marker="o", errorbar=None, ax=ax)
+    else:
+        sns.lineplot(data, x="epoch", y="value", hue=hue, style=hue, markers=True, dashes=False, errorbar="sd", ax=ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric} (×100)")
+    ax.set_xticks(sorted(history["epoch"].unique()))
+    return ax
+
+
+def plot_systems(table: pd.DataFrame, ax=None, metrics: Sequence[str] | None = None):
+    """Grouped bars of ``value`` (×100) per metric and system with their 95% CI as error bars."""
+    metrics = list(metrics or table["metric"].unique())
+    systems = list(table["system"].unique())
+    ax = _axis(ax, (7.5, 3.4))
+    width = 0.8 / len(systems)
+    for k, system in enumerate(systems):
+        part = table[table["system"] == system].set_index("metric").loc[metrics]
+        x = np.arange(len(metrics)) + (k - (len(systems) - 1) / 2) * width
+        err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]) * 100
+        ax.bar(x, 100 * part["value"], width, yerr=np.nan_to_num(err), capsize=3, label=system)
+    ax.set_xticks(np.arange(len(metrics)), metrics)
+    ax.set_xlabel("metric (test split)")
+    ax.set_ylabel("score (×100), 95% bootstrap CI")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_allocation(allocation: pd.DataFrame, hue: str = "variant", ax=None):
+    """Eq. 2 per layer: mean allocation to the soft prompt (1 = proportional to its share of the context)."""
+    ax = _axis(ax, (6, 3.2))
+    sns.lineplot(allocation, x="layer", y="alpha_mean", hue=hue, style=hue, markers=True, dashes=False, ax=ax)
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xlabel("LM layer (0 = first)")
+    ax.set_ylabel("attention allocation α (1 = by length)")
+    ax.set_xticks(sorted(allocation["layer"].unique()))
+    return ax
+
+
+def plot_similarity(similarity: np.ndarray, classes: Sequence[str], title: str, ax=None):
+    """Fig. 3: cosine-similarity heatmap of soft prompts sorted by class, class blocks outlined and named.
+
+    Soft prompts share a large common component, so raw cosines crowd near 1; the colours show each
+    cosine minus the mean off-diagonal cosine (named in the colour bar), and the colour range skips the
+    extreme 2 % (the diagonal's 1s), which keeps Eq. 3's pattern visible.
+    """
+    ax = _axis(ax, (4.5, 4))
+    off_diagonal = similarity[~np.eye(len(similarity), dtype=bool)]
+    mean = float(off_diagonal.mean()) if off_diagonal.size else 0.0
+    sns.heatmap(similarity - mean, ax=ax, cmap="viridis", square=True, xticklabels=False, yticklabels=False,
+                robust=True, cbar_kws={"label": f"cosine − {mean:.8g} (mean)"})
+    classes = list(classes)
+    edges = [0] + [i for i in range(1, len(classes)) if classes[i] != classes[i - 1]] + [len(classes)]
+    for edge in edges[1:-1]:
+        ax.axhline(edge, color="white", lw=0.6)
+        ax.axvline(edge, color="white", lw=0.6)
+    ticks = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    ax.set_yticks(ticks, [classes[a] for a in edges[:-1]], fontsize=6)
+    ax.set_xlabel("test sample (sorted by class)")
+    ax.set_ylabel("class")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_confidence(outcomes: pd.DataFrame, x: str = "variant", ax=None):
+    """Fig. 5: average confidence (Eq. 4) of stated positives, true vs false, per ``x`` group."""
+    ax = _axis(ax, (7, 3.4))
+    sns.violinplot(outcomes, x=x, y="AC", hue="outcome", hue_order=["TP", "FP"], split=True, inner="quart",
+                   cut=0, density_norm="width", ax=ax)
+    ax.set_xlabel(x)
+    ax.set_ylabel("average token confidence AC (probability)")
+    return ax
