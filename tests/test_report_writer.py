@@ -111,3 +111,18 @@ def test_finding_details_reach_the_text():
         assert re.search(r"large bilateral (?:pleural )?effusions", text)
         assert re.search(r"(?:small|tiny) left (?:apical )?pneumothorax", text)
         assert "carina" in text and re.search(r"left(?:-sided| chest wall dual-chamber)? pacemaker", text)
+
+
+def test_every_observation_is_rendered_and_mentioned_in_1000_studies():
+    from rrgkit.evaluation.labeler import label_reports
+    from rrgkit.phantom.render import render_study
+
+    studies = sample_studies(1000, seed=11)
+    rng = np.random.default_rng(0)
+    labels = label_reports([write_report(s, rng)["findings"] for s in studies])
+    for name in PATHOLOGIES:
+        carriers = [s for s in studies if s.findings_of(name)]
+        assert carriers, f"{name} never drawn in 1,000 studies"
+        image = render_study(carriers[0], 64)
+        assert image.shape == (64, 64) and np.isfinite(image).all()
+        assert np.isfinite(labels[:, CHEXPERT_OBSERVATIONS.index(name)]).any(), f"{name} never mentioned"
