@@ -42,7 +42,7 @@ def dispatch(commands: dict[str, tuple[str, str]], argv: list[str], prog: str, d
         return dispatch(module.SUBCOMMANDS, argv[1:], f"{prog} {name}", commands[name][1])
     parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=commands[name][1])
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_intermixed_args(argv[1:])  # options may sit between positionals: `pretrain lm --config C a=b`
     return int(module.run(args) or 0)
 
 

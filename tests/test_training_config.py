@@ -149,3 +149,10 @@ def test_adamw_leaves_parameters_without_grad_alone():
     opt.step()
     assert torch.equal(frozen.detach(), torch.ones(3, 3)) and frozen not in opt.state
     assert not torch.equal(trained.detach(), torch.ones(3, 3))
+
+
+def test_cli_takes_overrides_after_options(capsys):
+    from rrgkit.cli import main
+
+    assert main(["pretrain", "contrastive", "--config", "configs/pretrain_contrastive.yaml", "bogus.key=1"]) == 2
+    assert "unknown key 'bogus'" in capsys.readouterr().err
