@@ -42,9 +42,14 @@ def config_key(config: dict) -> str:
     return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:12]
 
 
+def run_path(profile: str, experiment: str, config: dict) -> Path:
+    """Where the run for this profile, experiment and config lives (nothing is created)."""
+    return runs_root() / profile / experiment / config_key(config)
+
+
 def run_dir(profile: str, experiment: str, config: dict) -> Path:
     """The run directory for this profile, experiment and config (created, with config.json)."""
-    path = runs_root() / profile / experiment / config_key(config)
+    path = run_path(profile, experiment, config)
     path.mkdir(parents=True, exist_ok=True)
     write_json(path / "config.json", config)
     return path

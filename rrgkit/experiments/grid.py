@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rrgkit.runs import config_key, runs_root
+from rrgkit.runs import run_path
 
 HEADLINE = ("F1-CXP-14", "F1-CXP-5", "BLEU-4", "ROUGE-L")
 
@@ -74,7 +74,7 @@ def run_grid(base: Mapping, variants: Mapping[str, Mapping], seeds: Sequence[int
         for seed in seeds:
             config = deep_merge(deep_merge(base, overrides), {"seed": int(seed)})
             config.pop("out", None)
-            folder = runs_root() / profile / experiment / config_key({"variant": name, **config})
+            folder = run_path(profile, experiment, {"variant": name, **config})
             if force and folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True, exist_ok=True)  # train writes config.json (with out) and checks it on resume
