@@ -5,7 +5,7 @@ import pytest
 
 from rrgkit.analysis.confidence import average_confidence, positive_outcomes, separability
 from rrgkit.analysis.prompt_attention import allocation_by_layer, attention_allocation
-from rrgkit.analysis.prompt_similarity import cosine_matrix, delta, label_classes, single_label_subset
+from rrgkit.analysis.prompt_similarity import cosine_matrix, delta, image_dependent_share, label_classes, single_label_subset
 
 
 def test_uniform_attention_gives_allocation_one():
@@ -63,3 +63,16 @@ def test_confidence_outcomes_and_auroc():
     assert list(outcomes.outcome) == ["TP", "FP"]
     table = separability(outcomes).set_index("observation")
     assert table.loc["all", "AUROC"] == 1.0 and table.loc["Cardiomegaly", "n_FP"] == 1
+
+
+def test_image_dependent_share_is_zero_for_a_constant_prompt_and_one_without_a_common_part():
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=(1, 10, 8))
+    assert image_dependent_share(np.repeat(common, 5, axis=0)) == pytest.approx(0.0, abs=1e-12)
+    centred = rng.normal(size=(6, 10, 8))
+    centred -= centred.mean(axis=0)
+    assert image_dependent_share(centred) == pytest.approx(1.0)
+    small = common + 0.01 * centred
+    assert 0 < image_dependent_share(small) < 1e-3 < image_dependent_share(common + centred)
+    with pytest.raises(ValueError, match="at least two"):
+        image_dependent_share(common)

@@ -114,3 +114,57 @@ def test_contrastive_pretraining_writes_loadable_encoder_weights(tmp_path):
 
     saved = load_file(str(weights))
     assert all(torch.equal(saved[k], v) for k, v in model.encoder.backbone.state_dict().items())
+
+
+def test_label_targets_count_uncertain_as_positive_and_blank_as_negative():
+    from rrgkit.training.pretrain import _mentioned
+
+    labels = torch.tensor([[1.0, -1.0, 0.0, float("nan")]])
+    assert _mentioned(labels).tolist() == [[True, True, False, False]]
+
+
+def test_labels_pretraining_learns_and_reports_validation_auroc(tmp_path):
+    from test_training_integration import write_synthetic_manifest
+
+    from rrgkit.training.pretrain import pretrain_labels
+
+    torch.set_num_threads(1)
+    manifest = write_synthetic_manifest(tmp_path / "data", n=40)
+    config = load_pretrain_config("labels", None, [f"out={tmp_path / 'run'}", f"data.manifest={manifest}",
+                                                   "data.image_size=32", "encoder.name=resnet-tiny",
+                                                   "optim.epochs=4", "optim.batch_size=7"])
+    summary = pretrain_labels(config, progress=False)
+    assert summary["steps"] == 4 * 4  # 28 training studies in batches of 7
+    assert summary["loss_last_epoch"] < summary["loss_first_epoch"]
+    assert set(summary["val_auroc"]) <= {"No Finding", "Cardiomegaly", "Pleural Effusion", "Edema"}
+    assert summary["val_auroc"] and all(0.0 <= v <= 1.0 for v in summary["val_auroc"].values())
+    assert (tmp_path / "run" / "encoder.safetensors").is_file()
+
+
+def test_pretrained_overrides_fit_the_fine_tuning_model_and_are_reused(tmp_path, monkeypatch):
+    from test_training_integration import tiny_config, write_synthetic_manifest
+
+    import rrgkit.experiments.pretrained as pretrained
+    from rrgkit.models.rrg import build_model
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("RRGKIT_RUNS", str(tmp_path / "runs"))
+    manifest = write_synthetic_manifest(tmp_path / "data", n=32)
+    config = tiny_config(manifest, tmp_path / "unused")
+    encoder_cfg = tmp_path / "labels.yaml"
+    encoder_cfg.write_text(f"data: {{manifest: {manifest}}}\nencoder: {{name: resnet50}}\noptim: {{epochs: 1, batch_size: 8}}\n")
+    overrides, summaries = pretrained.pretrained_overrides(config, "test", encoder=("labels", str(encoder_cfg)))
+    assert summaries["encoder"]["config"]["encoder"]["name"] == config["model"]["encoder"]["name"]  # not the file's resnet50
+    assert summaries["encoder"]["config"]["data"]["image_size"] == config["data"]["image_size"]
+    weights = overrides["model"]["encoder"]["weights"]
+    assert Path(weights).is_file() and str(tmp_path / "runs" / "test" / "pretrain-labels") in weights
+    build_model({"model": {**config["model"], "encoder": {**config["model"]["encoder"], "weights": weights}}})
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished pretraining run must be reused")
+
+    monkeypatch.setitem(pretrained.ENCODER_KINDS, "labels", fail)
+    again, _ = pretrained.pretrained_overrides(config, "test", encoder=("labels", str(encoder_cfg)))
+    assert again == overrides
+    with pytest.raises(ValueError, match="labels or contrastive|labels, contrastive"):
+        pretrained.pretrained_overrides(config, "test", encoder=("mae", str(encoder_cfg)))

