@@ -103,6 +103,41 @@ def _step(optimizer, loss: torch.Tensor, step: int, total: int, optim_cfg: dict)
     optimizer.step()
 
 
+def _train_epochs(n: int, steps_per_epoch: int, batch_loss, start_epoch, optimizer, config: dict, desc: str,
+                  progress: bool) -> list[float]:
+    """The loop all pretraining shares: a seeded permutation per epoch, one optimizer step per batch of indices."""
+    optim_cfg = config["optim"]
+    bs, total = optim_cfg["batch_size"], steps_per_epoch * optim_cfg["epochs"]
+    losses: list[float] = []
+    with tqdm(total=total, desc=desc, disable=not progress) as bar:
+        for epoch in range(optim_cfg["epochs"]):
+            start_epoch()
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config["seed"] * 100003 + epoch)).tolist()
+            for s in range(steps_per_epoch):
+                loss = batch_loss(order[s * bs:(s + 1) * bs])
+                _step(optimizer, loss, len(losses), total, optim_cfg)
+                losses.append(float(loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    return losses
+
+
+def _encoder_setup(config: dict) -> tuple[Path, dict, torch.nn.Module]:
+    """Seed, output folder, the train/val splits of the pretraining manifest and the encoder to pretrain."""
+    from rrgkit.data.loader import ManifestDataset
+    from rrgkit.models.config import parse_model_config
+    from rrgkit.models.encoder import build_encoder
+
+    seed_everything(config["seed"])
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    data_cfg = config["data"]
+    manifest = _manifest(data_cfg)
+    splits = {s: ManifestDataset(manifest, s, data_cfg["image_size"], views=data_cfg["views"]) for s in ("train", "val")}
+    encoder = build_encoder(parse_model_config({"encoder": config["encoder"]}, "pretrain: encoder").encoder)
+    return out, splits, encoder
+
+
 # ----- contrastive ----------------------------------------------------------------------------
 class TextTower(torch.nn.Module):
     """all-MiniLM-L6-v2, mean-pooled; all but the last ``tune_layers`` layers frozen."""
@@ -151,17 +186,10 @@ def _manifest(data_cfg: dict) -> Path:
 
 def pretrain_contrastive(config: dict, progress: bool = True) -> dict:
     """Run image–report contrastive pretraining; write the encoder weights; return the summary."""
-    from rrgkit.data.loader import ManifestDataset, collate_reports
-    from rrgkit.models.config import parse_model_config
-    from rrgkit.models.encoder import build_encoder
+    from rrgkit.data.loader import collate_reports
 
-    seed_everything(config["seed"])
-    out = Path(config["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    data_cfg, optim_cfg = config["data"], config["optim"]
-    manifest = _manifest(data_cfg)
-    splits = {s: ManifestDataset(manifest, s, data_cfg["image_size"], views=data_cfg["views"]) for s in ("train", "val")}
-    encoder = build_encoder(parse_model_config({"encoder": config["encoder"]}, "pretrain: encoder").encoder)
+    out, splits, encoder = _encoder_setup(config)
+    optim_cfg = config["optim"]
     text = TextTower(config["text"]["tune_layers"], config["text"]["max_length"])
     image_proj = torch.nn.Linear(encoder.out_dim, config["proj_dim"])
     text_proj = torch.nn.Linear(text.out_dim, config["proj_dim"])
@@ -182,20 +210,15 @@ def pretrain_contrastive(config: dict, progress: bool = True) -> dict:
     n, bs = len(splits["train"]), optim_cfg["batch_size"]
     steps_per_epoch = max(1, n // bs)  # full batches only: InfoNCE needs negatives
     total = steps_per_epoch * optim_cfg["epochs"]
-    losses, step, tic = [], 0, time.perf_counter()
-    with tqdm(total=total, desc="contrastive", disable=not progress) as bar:
-        for epoch in range(optim_cfg["epochs"]):
-            modules.train()
-            text.model.eval()  # no dropout in the text tower; only its tuned layers learn
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(config["seed"] * 100003 + epoch)).tolist()
-            for s in range(steps_per_epoch):
-                image, report = embed([splits["train"][i] for i in order[s * bs:(s + 1) * bs]])
-                loss = info_nce(image, report, log_scale)
-                _step(optimizer, loss, step, total, optim_cfg)
-                losses.append(float(loss.detach()))
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    def start_epoch() -> None:
+        modules.train()
+        text.model.eval()  # no dropout in the text tower; only its tuned layers learn
+
+    def batch_loss(index: list[int]) -> torch.Tensor:
+        return info_nce(*embed([splits["train"][i] for i in index]), log_scale)
+
+    tic = time.perf_counter()
+    losses = _train_epochs(n, steps_per_epoch, batch_loss, start_epoch, optimizer, config, "contrastive", progress)
     modules.eval()
     with torch.no_grad():
         items = [splits["val"][i] for i in range(min(len(splits["val"]), 256))]
@@ -226,18 +249,11 @@ def pretrain_labels(config: dict, progress: bool = True) -> dict:
     from safetensors.torch import save_file
     from sklearn.metrics import roc_auc_score
 
-    from rrgkit.data.loader import ManifestDataset, collate_reports
+    from rrgkit.data.loader import collate_reports
     from rrgkit.labels import CHEXPERT_OBSERVATIONS
-    from rrgkit.models.config import parse_model_config
-    from rrgkit.models.encoder import build_encoder
 
-    seed_everything(config["seed"])
-    out = Path(config["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    data_cfg, optim_cfg = config["data"], config["optim"]
-    manifest = _manifest(data_cfg)
-    splits = {s: ManifestDataset(manifest, s, data_cfg["image_size"], views=data_cfg["views"]) for s in ("train", "val")}
-    encoder = build_encoder(parse_model_config({"encoder": config["encoder"]}, "pretrain: encoder").encoder)
+    out, splits, encoder = _encoder_setup(config)
+    optim_cfg = config["optim"]
     head = torch.nn.Linear(encoder.out_dim, len(CHEXPERT_OBSERVATIONS))
     modules = torch.nn.ModuleList([encoder, head])
     optimizer = _optimizer(modules.parameters(), optim_cfg)
@@ -249,19 +265,12 @@ def pretrain_labels(config: dict, progress: bool = True) -> dict:
     n, bs = len(splits["train"]), optim_cfg["batch_size"]
     steps_per_epoch = math.ceil(n / bs)
     total = steps_per_epoch * optim_cfg["epochs"]
-    losses, step, tic = [], 0, time.perf_counter()
-    with tqdm(total=total, desc="labels", disable=not progress) as bar:
-        for epoch in range(optim_cfg["epochs"]):
-            modules.train()
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(config["seed"] * 100003 + epoch)).tolist()
-            for s in range(steps_per_epoch):
-                logits, labels = logits_of([splits["train"][i] for i in order[s * bs:(s + 1) * bs]])
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, _mentioned(labels).float())
-                _step(optimizer, loss, step, total, optim_cfg)
-                losses.append(float(loss.detach()))
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    def batch_loss(index: list[int]) -> torch.Tensor:
+        logits, labels = logits_of([splits["train"][i] for i in index])
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, _mentioned(labels).float())
+
+    tic = time.perf_counter()
+    losses = _train_epochs(n, steps_per_epoch, batch_loss, modules.train, optimizer, config, "labels", progress)
     modules.eval()
     scores, labels = [], []
     with torch.no_grad():
@@ -344,18 +353,9 @@ def pretrain_lm(config: dict, progress: bool = True) -> dict:
     bs = optim_cfg["batch_size"]
     steps_per_epoch = math.ceil(len(train) / bs)
     total = steps_per_epoch * optim_cfg["epochs"]
-    losses, step, tic = [], 0, time.perf_counter()
-    with tqdm(total=total, desc="lm pretrain", disable=not progress) as bar:
-        for epoch in range(optim_cfg["epochs"]):
-            model.train()
-            perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"] * 100003 + epoch))
-            for s in range(steps_per_epoch):
-                loss = loss_of([train[i] for i in perm[s * bs:(s + 1) * bs].tolist()])
-                _step(optimizer, loss, step, total, optim_cfg)
-                losses.append(float(loss.detach()))
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    tic = time.perf_counter()
+    losses = _train_epochs(len(train), steps_per_epoch, lambda index: loss_of([train[i] for i in index]), model.train,
+                           optimizer, config, "lm pretrain", progress)
     model.eval()
     with torch.no_grad():
         val_losses = [float(loss_of(val[i:i + bs])) for i in range(0, len(val), bs)]
