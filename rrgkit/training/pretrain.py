@@ -70,7 +70,7 @@ KINDS = ("contrastive", "labels", "lm")
 
 
 def load_pretrain_config(kind: str, path: str | Path | None, overrides: Sequence[str] = ()) -> dict:
-    """Load a ``contrastive`` or ``lm`` pretraining config (defaults ← YAML ← overrides)."""
+    """Load a ``contrastive``, ``labels`` or ``lm`` pretraining config (defaults ← YAML ← overrides)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown pretraining kind {kind!r}; choose one of {', '.join(KINDS)}")
     defaults = {"contrastive": CONTRASTIVE_DEFAULTS, "labels": LABELS_DEFAULTS, "lm": LM_DEFAULTS}[kind]
