@@ -1,7 +1,7 @@
 """How fast are the CPU-profile models? Train-step time, greedy generation time, and matmul utilisation.
 
 Models: resnet18-half at 128 px + query mapper (10 queries) + either SmolLM2-135M
-with LoRA (r=8 on q, v) or the from-scratch tiny GPT-2 (trained in full).
+with LoRA (r=8 on q, v) or a from-scratch GPT-2, tiny or mini (trained in full, 2,048-token report vocabulary).
 A train step is forward + backward + AdamW on a batch (default 16) with a 10-token
 soft prompt, the text prompt and 64 report tokens (real IU X-ray findings,
 truncated), in fp32 and under bf16 autocast. Generation is greedy (KV cache),
@@ -36,6 +36,7 @@ from rrgkit.models import build_model  # noqa: E402
 MODELS = {
     "smollm2": {"name": "smollm2-135m"},
     "gpt2-tiny": {"name": "gpt2-scratch-tiny"},
+    "gpt2-mini": {"name": "gpt2-scratch-mini"},  # the training chapter's LM on the full profile
 }
 IMAGE_SIZE, REPORT_TOKENS, NEW_TOKENS = 128, 64, 80
 

@@ -336,3 +336,32 @@ def test_smollm2_builds_with_lora_on_q_and_v():
     assert out.prompt_attention[0].shape[1] == 30 and len(out.token_probs[0]) == len(out.token_ids[0])
     beams = model.generate(images(2), max_new_tokens=4, num_beams=2, output_scores=True)
     assert len(beams.texts) == 2 and all(0 < p.min() and p.max() <= 1 for p in beams.token_probs)
+
+
+# ----- report tokenizer ---------------------------------------------------------------------------
+def test_scratch_gpt2_report_tokenizer_round_trips_and_is_small():
+    """The scratch GPT-2s get the 2,048-token report BPE: exact round trip, and fewer tokens than SmolLM2's."""
+    from rrgkit.models.report_tokenizer import VOCAB_SIZE
+
+    report = load_tokenizer("gpt2-scratch-tiny")
+    smol = load_tokenizer("smollm2-135m")
+    assert len(report) == VOCAB_SIZE < len(smol)
+    text = " Moderate cardiomegaly; small right pleural effusion. Left PICC tip in the SVC — unchanged (2012)."
+    ids = report(text, add_special_tokens=False)["input_ids"]
+    assert report.decode(ids) == text
+    assert report.eos_token_id == report.pad_token_id and report.eos_token_id not in ids
+    common = " The heart size is normal. There is no pleural effusion or pneumothorax. The lungs are clear."
+    assert len(report(common, add_special_tokens=False)["input_ids"]) <= len(smol(common, add_special_tokens=False)["input_ids"])
+    assert build_model(TINY).lm.get_input_embeddings().weight.shape[0] == VOCAB_SIZE
+
+
+@pytest.mark.slow
+def test_report_tokenizer_training_is_deterministic(tmp_path, monkeypatch):
+    """Trained again from scratch in another folder, the vocabulary and merges are identical."""
+    from rrgkit.models.report_tokenizer import report_tokenizer_folder
+
+    first = (report_tokenizer_folder() / "tokenizer.json").read_text()
+    monkeypatch.setenv("RRGKIT_MODELS", str(tmp_path))
+    again = report_tokenizer_folder()
+    assert again.parent == tmp_path
+    assert (again / "tokenizer.json").read_text() == first

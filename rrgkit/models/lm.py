@@ -9,9 +9,11 @@
   folder. Later loads read the folder (~1 s instead of ~20 s).
 * ``gpt2-scratch-{tiny,mini,small}`` — randomly initialised GPT-2s (tiny 2×128,
   mini 4×256, small 12×768 = GPT2-S's shape). No GPT-2 tokenizer can be
-  downloaded, so they use the SmolLM2 tokenizer (49,152 tokens); a scratch
-  model learns its embeddings anyway, only the vocabulary size changes. They
-  train in full (``lora: null``): there is nothing pretrained for LoRA to adapt.
+  downloaded, and a scratch model learns its embeddings anyway, so they use a
+  2,048-token byte-level BPE trained once on report text
+  (:mod:`rrgkit.models.report_tokenizer`): SmolLM2's 49,152-token vocabulary
+  would make the output layer the costliest part of a small model. They train
+  in full (``lora: null``): there is nothing pretrained for LoRA to adapt.
 * any other name — a local folder or a Hugging Face id already in the local
   cache (``HF_HUB_OFFLINE=1``: nothing is downloaded).
 
@@ -40,6 +42,7 @@ from transformers import (
 from transformers.pytorch_utils import Conv1D
 
 from rrgkit.models.config import SCRATCH_GPT2, LMConfig, LoraSettings
+from rrgkit.models.report_tokenizer import load_report_tokenizer
 from rrgkit.runs import PACKAGE_DIR
 
 SMOLLM2 = "smollm2-135m"
@@ -86,8 +89,10 @@ def _convert_gguf(target: Path) -> None:
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    """The tokenizer for LM ``name`` (the SmolLM2 one for the built-ins), with a pad token."""
-    if name == SMOLLM2 or name in SCRATCH_GPT2:
+    """The tokenizer for LM ``name`` (the report BPE for the scratch GPT-2s), with a pad token."""
+    if name in SCRATCH_GPT2:
+        tokenizer = load_report_tokenizer()
+    elif name == SMOLLM2:
         tokenizer = AutoTokenizer.from_pretrained(smollm2_folder())
     else:
         tokenizer = AutoTokenizer.from_pretrained(_resolve(name))
