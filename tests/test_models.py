@@ -224,6 +224,24 @@ def test_batched_generation_equals_one_by_one(tiny):
     assert tiny.training  # generate restores the mode
 
 
+def test_greedy_generation_uses_the_current_cache_argument(tiny):
+    """The KV cache is passed under the name this transformers expects: no deprecation warning, same text."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cached = tiny.generate(images(2, seed=4), max_new_tokens=6)
+    for i in range(2):  # the cache really is used: an uncached teacher-forced pass picks the same argmax tokens
+        ids = cached.token_ids[i]
+        prefix = tiny._prefix(tiny.soft_prompts(images(2, seed=4)[i : i + 1]))
+        with torch.no_grad():
+            tiny.eval()
+            embeds = torch.cat([prefix, tiny._embed(torch.tensor([ids]))], 1)
+            logits = tiny.lm(inputs_embeds=embeds).logits[0, prefix.shape[1] - 1 : prefix.shape[1] - 1 + len(ids)]
+            tiny.train()
+        assert logits.argmax(-1).tolist() == ids
+
+
 def test_greedy_instrumentation_matches_teacher_forced_rescoring(tiny):
     x = images(2, seed=2)
     greedy = tiny.generate(x, max_new_tokens=6, output_scores=True, output_attentions=True)

@@ -1,4 +1,4 @@
-"""Two reference points a trained model is read against, on the very test studies it was scored on.
+"""Reference points a trained model is read against, on the very test studies it was scored on.
 
 * **text only**: every test study gets the training set's most common report
   (:func:`rrgkit.data.embedded.most_common_report`). It never looks at an image, so a model must
@@ -7,8 +7,12 @@
   :func:`rrgkit.data.report_writer.write_report` from each test study's true state
   (:func:`rrgkit.data.embedded.load_studies`), with the random stream the data chapter uses. It is
   what a model that sees everything could write; it misses 1 only where phrasing or the labeler do.
+* **encoder + classifier** (when the model's encoder is pretrained): a linear classifier on the
+  frozen encoder's features with F1-tuned thresholds, its predictions written up by the writer
+  (:mod:`rrgkit.experiments.image_classifier`). What the images let the model's starting encoder
+  see; a model below it has not said all its encoder sees.
 
-Both are scored like a model's test reports (:func:`rrgkit.evaluation.score.score_reports`,
+All are scored like a model's test reports (:func:`rrgkit.evaluation.score.score_reports`,
 labels of the manifest as reference labels), so the bar plot of the training chapter compares like
 with like.
 """
@@ -16,7 +20,7 @@ with like.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -67,23 +71,42 @@ def writer_ceiling_reports(manifest: str | Path, ids: Sequence[str] | None = Non
     return [fresh[i] for i in _test_rows(frame, ids)["id"]]
 
 
-def score_reference_points(manifest: str | Path, ids: Sequence[str] | None = None, seed: int = 0,
-                           n_boot: int = 1000) -> dict[str, dict]:
-    """``{"text only": score, "writer ceiling": score}`` (``score_reports`` output; no ceiling outside phantom).
+def reference_reports(manifest: str | Path, ids: Sequence[str] | None = None, seed: int = 0,
+                      classifier: Mapping | None = None) -> dict[str, list[str]]:
+    """The reference points' test reports in ``ids`` order: text only, encoder + classifier, writer ceiling.
 
-    ``ids`` are the test studies a run was scored on (its ``preds_test.jsonl``), default all of them.
+    ``classifier`` is ``{"encoder": <model.encoder config with weights>, "image_size": px, "views": ...}``;
+    without it (or outside phantom data, for the ceiling) that reference point is left out.
     """
-    from rrgkit.evaluation.score import score_reports
+    from rrgkit.experiments.image_classifier import classifier_reports
 
     frame = read_manifest(manifest)
-    test = _test_rows(frame, ids)
-    labels = test[list(CHEXPERT_OBSERVATIONS)].to_numpy(dtype=float)
+    ids = list(_test_rows(frame, ids)["id"])
     systems = {"text only": text_only_reports(frame, ids)}
-    ceiling = writer_ceiling_reports(manifest, list(test["id"]), seed)
+    if classifier is not None:
+        systems["encoder + classifier"] = classifier_reports(
+            manifest, classifier["encoder"], classifier["image_size"], ids, classifier.get("views", "frontal"), seed).texts
+    ceiling = writer_ceiling_reports(manifest, ids, seed)
     if ceiling is not None:
         systems["writer ceiling"] = ceiling
+    return systems
+
+
+def score_on_test(manifest: str | Path, systems: Mapping[str, Sequence[str]], ids: Sequence[str] | None = None,
+                  seed: int = 0, n_boot: int = 1000) -> dict[str, dict]:
+    """``score_reports`` of each system's test reports (in ``ids`` order) against the manifest's labels."""
+    from rrgkit.evaluation.score import score_reports
+
+    test = _test_rows(read_manifest(manifest), ids)
+    labels = test[list(CHEXPERT_OBSERVATIONS)].to_numpy(dtype=float)
     return {
-        name: score_reports(texts, list(test["findings"]), ref_labels=labels, n_boot=n_boot, seed=seed,
+        name: score_reports(list(texts), list(test["findings"]), ref_labels=labels, n_boot=n_boot, seed=seed,
                             meteor=False, backends=False)
         for name, texts in systems.items()
     }
+
+
+def score_reference_points(manifest: str | Path, ids: Sequence[str] | None = None, seed: int = 0,
+                           n_boot: int = 1000, classifier: Mapping | None = None) -> dict[str, dict]:
+    """Scores of :func:`reference_reports` (``ids``: the test studies a run was scored on, default all)."""
+    return score_on_test(manifest, reference_reports(manifest, ids, seed, classifier), ids, seed, n_boot)

@@ -20,6 +20,7 @@ trains with the default (SDPA, faster) and switches to eager only while
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -233,8 +234,9 @@ class RRGModel(nn.Module):
         attn: list[list[np.ndarray]] = [[] for _ in range(batch)]
         done = torch.zeros(batch, dtype=torch.bool, device=prefix.device)
         inputs, past = prefix, None
+        cache_kw = self._cache_keyword()
         for _ in range(max_new_tokens):
-            out = self.lm(inputs_embeds=inputs, past_key_values=past, use_cache=True, output_attentions=output_attentions)
+            out = self.lm(inputs_embeds=inputs, use_cache=True, output_attentions=output_attentions, **{cache_kw: past})
             step_probs = out.logits[:, -1].float().softmax(-1)
             chosen = step_probs.argmax(-1)
             chosen_p = step_probs.gather(1, chosen[:, None])[:, 0].cpu().numpy()
@@ -249,12 +251,19 @@ class RRGModel(nn.Module):
             done |= chosen == self.eos_id
             if bool(done.all()):
                 break
-            inputs, past = self._embed(chosen[:, None]).to(prefix.dtype), out.past_key_values
+            inputs, past = self._embed(chosen[:, None]).to(prefix.dtype), out[cache_kw]
         return (
             ids,
             [np.asarray(p, dtype=np.float64) for p in probs],
             [np.stack(a) for a in attn] if output_attentions else None,
         )
+
+    def _base_lm(self) -> nn.Module:
+        return self.lm.get_base_model() if isinstance(self.lm, PeftModel) else self.lm
+
+    def _cache_keyword(self) -> str:
+        """The KV-cache argument (and output field): ``cache`` in recent transformers 5.x, ``past_key_values`` before."""
+        return "cache" if "cache" in inspect.signature(self._base_lm().forward).parameters else "past_key_values"
 
     def _beam(self, prefix: Tensor, max_new_tokens: int, num_beams: int) -> list[list[int]]:
         out = self.lm.generate(
@@ -304,7 +313,7 @@ class RRGModel(nn.Module):
     @contextlib.contextmanager
     def _attention(self, implementation: str | None) -> Iterator[None]:
         """Temporarily switch the LM's attention implementation (eager exposes attention weights)."""
-        base = self.lm.get_base_model() if isinstance(self.lm, PeftModel) else self.lm
+        base = self._base_lm()
         previous = base.config._attn_implementation
         if implementation is None or implementation == previous:
             yield
