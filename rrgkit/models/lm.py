@@ -22,9 +22,6 @@ The pad token is set to EOS where the tokenizer has none (padding is masked).
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -43,49 +40,31 @@ from transformers.pytorch_utils import Conv1D
 
 from rrgkit.models.config import SCRATCH_GPT2, LMConfig, LoraSettings
 from rrgkit.models.report_tokenizer import load_report_tokenizer
-from rrgkit.runs import PACKAGE_DIR
+from rrgkit.models.store import made_once, models_root
 
 SMOLLM2 = "smollm2-135m"
 # q and v projections per naming convention; GPT-2 fuses q, k, v into one c_attn.
 QV_TARGETS: tuple[tuple[str, ...], ...] = (("q_proj", "v_proj"), ("query", "value"), ("c_attn",))
 
 
-def models_root() -> Path:
-    """Where converted models live: ``$RRGKIT_MODELS`` or ``data/models/`` in the repository."""
-    return Path(os.environ.get("RRGKIT_MODELS", PACKAGE_DIR.parent / "data" / "models"))
-
-
 def smollm2_folder() -> Path:
     """The converted SmolLM2 folder, converting the bundled GGUF the first time (locked, atomic)."""
-    target = models_root() / SMOLLM2
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{SMOLLM2}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "config.json").exists():  # another process may have finished meanwhile
-            _convert_gguf(target)
-    return target
+    return made_once(SMOLLM2, "config.json", _convert_gguf)
 
 
-def _convert_gguf(target: Path) -> None:
+def _convert_gguf(folder: Path) -> None:
     from rrgkit.assets import asset_path
 
     gguf = asset_path("smollm2-gguf")
-    print(f"converting {gguf.name} to {target} (once; dequantised float32 safetensors)")
+    print(f"converting {gguf.name} to {models_root() / SMOLLM2} (once; dequantised float32 safetensors)")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # The weights are already dequantised; without this save_pretrained refuses a "quantised" model.
     del model.config.quantization_config
     model.hf_quantizer = None
     model.is_quantized = False
-    for stale in target.parent.glob(f"{target.name}.tmp-*"):  # left by a killed conversion; we hold the lock
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.rename(tmp, target)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:

@@ -16,12 +16,12 @@ under a file lock and an atomic rename (as the SmolLM2 conversion), then loaded 
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
 from pathlib import Path
 
+import numpy as np
 from transformers import PreTrainedTokenizerFast
+
+from rrgkit.models.store import made_once
 
 VOCAB_SIZE = 2048
 N_PHANTOM = 4000
@@ -35,8 +35,6 @@ def report_corpus() -> list[str]:
     from rrgkit.data.report_writer import write_report
     from rrgkit.data.sampling import sample_studies
 
-    import numpy as np
-
     iu = load_iu_reports()
     texts = [t for column in ("findings", "impression") for t in iu[column].tolist()]
     rng = np.random.default_rng(PHANTOM_SEED)
@@ -46,39 +44,23 @@ def report_corpus() -> list[str]:
     return sorted({t.strip() for t in texts if isinstance(t, str) and t.strip()})
 
 
-def _train(target: Path, vocab_size: int) -> None:
+def _train(folder: Path, vocab_size: int) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     corpus = report_corpus()
-    print(f"training a {vocab_size}-token byte-level BPE on {len(corpus)} report texts -> {target} (once)")
+    print(f"training a {vocab_size}-token byte-level BPE on {len(corpus)} report texts (once)")
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(corpus, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=EOS)
-    for stale in target.parent.glob(f"{target.name}.tmp-*"):  # left by a killed run; we hold the lock
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.rename(tmp, target)
+    PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=EOS).save_pretrained(folder)
 
 
 def report_tokenizer_folder(vocab_size: int = VOCAB_SIZE) -> Path:
     """The trained report tokenizer's folder, training it the first time (locked, atomic)."""
-    from rrgkit.models.lm import models_root
-
-    target = models_root() / f"report-bpe-{vocab_size}"
-    if (target / "tokenizer.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "tokenizer.json").exists():  # another process may have finished meanwhile
-            _train(target, vocab_size)
-    return target
+    return made_once(f"report-bpe-{vocab_size}", "tokenizer.json", lambda folder: _train(folder, vocab_size))
 
 
 def load_report_tokenizer(vocab_size: int = VOCAB_SIZE) -> PreTrainedTokenizerFast:
