@@ -76,3 +76,14 @@ def test_reference_reports_put_the_classifier_between_text_only_and_the_ceiling(
     scores = score_on_test(phantom, systems, n_boot=20)
     assert scores["writer ceiling"]["metrics"]["F1-CXP-14"]["value"] > 0.9
     assert list(reference_reports(phantom)) == ["text only", "writer ceiling"]
+
+
+@pytest.mark.slow
+def test_classifier_reports_name_an_empty_split(phantom):
+    from rrgkit.data.manifest import read_manifest, write_manifest
+
+    frame = read_manifest(phantom)
+    frame.loc[frame["split"] == "val", "split"] = "train"
+    broken = write_manifest(frame, phantom.parent / "no-val.csv")
+    with pytest.raises(ValueError, match="no studies in split 'val'"):
+        classifier_reports(broken, {"name": "resnet-tiny", "weights": None}, 32)
