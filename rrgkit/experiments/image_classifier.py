@@ -90,6 +90,7 @@ def classifier_reports(manifest: str | Path, encoder: Mapping, image_size: int, 
     from rrgkit.data.manifest import read_manifest
     from rrgkit.data.report_writer import write_report
     from rrgkit.data.sampling import study_from_labels
+    from rrgkit.evaluation.clinical import binarize
     from rrgkit.models.config import parse_model_config
     from rrgkit.models.encoder import build_encoder
 
@@ -97,7 +98,7 @@ def classifier_reports(manifest: str | Path, encoder: Mapping, image_size: int, 
     data = {split: encoder_features(model, manifest, split, image_size, views) for split in ("train", "val", "test")}
     scaler = StandardScaler().fit(data["train"][0])
     x = {split: scaler.transform(d[0]) for split, d in data.items()}
-    y = {split: np.nan_to_num(d[1], nan=0.0) != 0 for split, d in data.items()}  # U-ones, blank = negative
+    y = {split: binarize(d[1], uncertain="positive") for split, d in data.items()}  # U-ones, blank = negative
     columns = [j for j, obs in enumerate(CHEXPERT_OBSERVATIONS)
                if obs != "No Finding" and 0 < y["train"][:, j].sum() < len(y["train"])]
     probabilities = {split: np.full(y[split].shape, np.nan) for split in ("val", "test")}
