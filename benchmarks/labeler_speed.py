@@ -14,7 +14,7 @@ import platform
 import time
 from pathlib import Path
 
-from rrgkit.data.openi import load_iu_reports
+from rrgkit.data.iu_xray import load_iu_reports
 from rrgkit.evaluation.labeler import label_report, normalise
 
 

@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from rrgkit.data.openi import load_iu_reports  # noqa: E402
+from rrgkit.data.iu_xray import load_iu_reports  # noqa: E402
 from rrgkit.evaluation import backends, clinical, nlg  # noqa: E402
 from rrgkit.evaluation.labeler import label_reports  # noqa: E402
 from rrgkit.evaluation.score import metric_statistics, score_reports  # noqa: E402

@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from rrgkit.data.openi import load_iu_reports  # noqa: E402
-from rrgkit.models import build_model  # noqa: E402
+from rrgkit.data.iu_xray import load_iu_reports  # noqa: E402
+from rrgkit.models.rrg import build_model  # noqa: E402
 
 MODELS = {
     "smollm2": {"name": "smollm2-135m"},

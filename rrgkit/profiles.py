@@ -1,8 +1,9 @@
 """Profiles: one YAML file per compute budget (``smoke``, ``full``, ``paper``), data not code.
 
-A profile has a ``notebooks`` section (papermill parameters per notebook, keyed by
-notebook stem) and may have other sections (for example ``train``) read by the
-library. Profiles live in ``notebooks/profiles/``; a path to any YAML also works.
+A profile has a ``notebooks`` section (papermill parameters per notebook, keyed by notebook stem).
+Profiles live in ``notebooks/profiles/`` of the book's root (:func:`rrgkit.paths.profile_dir`); a
+path to any YAML also works. Every path inside a profile is relative to the project root
+(:mod:`rrgkit.paths`), whichever folder a notebook runs in.
 """
 
 from __future__ import annotations
@@ -11,30 +12,27 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILE_DIR = REPO_ROOT / "notebooks" / "profiles"
+from rrgkit.paths import profile_dir
 
 
 class ProfileError(ValueError):
     """A profile is missing or malformed; the message names the file."""
 
 
-def profile_path(name: str | Path) -> Path:
-    """Resolve a profile name (``smoke``) or a YAML path to an existing file."""
+def profile_path(name: str | Path, root: Path | None = None) -> Path:
+    """Resolve a profile name (``smoke``, looked up in ``root``'s profile folder) or a YAML path to an existing file."""
     candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml"):
-        path = candidate
-    else:
-        path = PROFILE_DIR / f"{name}.yaml"
+    folder = profile_dir(root)
+    path = candidate if candidate.suffix in (".yaml", ".yml") else folder / f"{name}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ProfileError(f"profile {str(name)!r} not found at {path}; known profiles: {', '.join(known)}")
     return path
 
 
-def load_profile(name: str | Path) -> dict:
+def load_profile(name: str | Path, root: Path | None = None) -> dict:
     """Load a profile as a dict; its ``name`` defaults to the file stem."""
-    path = profile_path(name)
+    path = profile_path(name, root)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

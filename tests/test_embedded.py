@@ -88,7 +88,7 @@ def test_refuses_a_foreign_folder_and_bad_values(tmp_path):
 
 def test_iu_phantom_keeps_real_reports(tmp_path):
     pytest.importorskip("rrgkit.evaluation.labeler")
-    from rrgkit.data.openi import load_iu_reports
+    from rrgkit.data.iu_xray import load_iu_reports
 
     frame = read_manifest(build_iu_phantom(tmp_path / "iu", size=64, seed=0, n=40))
     studies = load_studies(tmp_path / "iu")

@@ -1,4 +1,4 @@
-"""The experiment layer: config merging, cached grids, seed summaries, paired differences, probe cache."""
+"""The experiment layer: config merging, cached grids, seed summaries, paired differences, trace cache."""
 
 import json
 from pathlib import Path
@@ -18,8 +18,9 @@ from rrgkit.experiments.grid import (
     schedule_table,
     summarise,
 )
-from rrgkit.experiments.probe import Probe, _load, _save, confidence_outcomes, probe_run, similarity_view
+from rrgkit.experiments.trace import Trace, _load, _save, confidence_outcomes, similarity_view, trace_run
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
+from rrgkit.training.config import parse_config
 
 
 def test_deep_merge_is_recursive_and_leaves_inputs_alone():
@@ -41,41 +42,45 @@ def fake_train(monkeypatch, tmp_path):
 
     def train(config, resume=False, progress=True):
         calls.append(config)
-        value = 0.1 * config["seed"] + (0.05 if config["schedule"]["preset"] == "two-stage" else 0.0)
-        metrics = {"best_epoch": 1, "metrics": {m: {"value": value} for m in HEADLINE},
+        value = 0.1 * config.seed + (0.05 if config.schedule.preset == "two-stage" else 0.0)
+        metrics = {"best_epoch": 1, "epochs_run": 2, "converged": True, "metrics": {m: {"value": value} for m in HEADLINE},
                    "timing": {"train_seconds_this_process": 2.0, "test_seconds": 1.0}}
-        with open(f"{config['out']}/metrics.json", "w") as fh:
+        with open(f"{config.out}/metrics.json", "w") as fh:
             json.dump(metrics, fh)
         return metrics
 
-    monkeypatch.setattr("rrgkit.training.loop.train", train)
+    monkeypatch.setattr("rrgkit.training.finetune.train", train)
     return calls
 
 
-BASE = {"schedule": {"preset": "two-stage", "epochs": 2}, "seed": 0, "out": "ignored"}
+BASE = parse_config({"data": {"manifest": "m/manifest.csv"}, "schedule": {"preset": "two-stage", "epochs": 2}})
 VARIANTS = {"one-stage": {"schedule": {"preset": "one-stage"}}, "two-stage": {}}
 
 
-def test_run_grid_trains_each_run_once_and_reuses_finished_runs(fake_train):
-    first = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=False)
+def test_run_grid_trains_each_run_once_and_reuses_finished_runs(fake_train, capsys):
+    first = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[exp] run 1 of 4 (one-stage, seed 0): trained in") and "min to go" in lines[0]
+    assert lines[-1].startswith("[exp] run 4 of 4") and "nothing left to train" in lines[-1]
     assert len(fake_train) == 4
-    assert {(c["schedule"]["preset"], c["seed"]) for c in fake_train} == {
+    assert {(c.schedule.preset, c.seed) for c in fake_train} == {
         ("one-stage", 0), ("one-stage", 1), ("two-stage", 0), ("two-stage", 1)}
     assert first["run"].nunique() == 4 and (first["seconds"] == 3.0).all()
     assert first.set_index(["variant", "seed"]).loc[("two-stage", 1), "F1-CXP-14"] == pytest.approx(0.15)
 
-    second = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=False)
+    second = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=True)
+    assert "finished earlier, reused" in capsys.readouterr().out
     assert len(fake_train) == 4, "a finished run must be read, not retrained"
     pd.testing.assert_frame_equal(first, second)
 
     killed = first.run.iloc[0]
     (Path(killed) / "metrics.json").unlink()  # a run that never finished is resumed in its own folder
     run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=False)
-    assert len(fake_train) == 5 and fake_train[-1]["out"] == killed
+    assert len(fake_train) == 5 and fake_train[-1].out == killed
 
     run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", force=True, progress=False)
     assert len(fake_train) == 9, "force must retrain every run"
-    run_grid(deep_merge(BASE, {"schedule": {"epochs": 3}}), VARIANTS, [0], "smoke", "exp", progress=False)
+    run_grid(BASE.updated({"schedule": {"epochs": 3}}), VARIANTS, [0], "smoke", "exp", progress=False)
     assert len(fake_train) == 11, "a changed config is a new run"
 
 
@@ -149,7 +154,7 @@ def test_paired_differences_refuses_runs_tested_on_different_studies(tmp_path):
         grid.predictions(tmp_path / "nowhere")
 
 
-def _fabricated_probe(n=12, seed=0):
+def _fabricated_trace(n=12, seed=0):
     rng = np.random.default_rng(seed)
     classes = ["Cardiomegaly", "Edema", None] * (n // 3)
     reference = np.array([_labels(c) for c in classes])
@@ -159,37 +164,42 @@ def _fabricated_probe(n=12, seed=0):
     centres = {c: rng.normal(size=(3, 8)) for c in set(classes)}
     prompts = np.stack([5 + centres[c] + 0.1 * rng.normal(size=(3, 8)) for c in classes]).astype(np.float32)
     allocation = pd.DataFrame({"report": [0, 0, 1], "step": [1, 1, 1], "layer": [0, 1, 0], "alpha": [0.5, 1.5, 2.0]})
-    return Probe(np.array([f"s{i}" for i in range(n)]), reference, generated, rng.uniform(0.2, 0.9, n), prompts, allocation)
+    return Trace(np.array([f"s{i}" for i in range(n)]), reference, generated, rng.uniform(0.2, 0.9, n), prompts, allocation)
 
 
-def test_probe_cache_round_trip_and_probe_run_reads_the_cache(tmp_path):
-    probe = _fabricated_probe()
-    _save(tmp_path / "probe_all.npz", probe)
+def test_trace_cache_round_trip_and_trace_run_reads_the_cache(tmp_path):
+    from rrgkit.experiments.trace import TRACE_SOURCES
+    from rrgkit.runs import source_hash
+
+    trace = _fabricated_trace()
+    cache = tmp_path / f"trace_all_{source_hash(TRACE_SOURCES)[:8]}.npz"
+    _save(cache, trace)
     assert not list(tmp_path.glob("*.tmp.npz"))
-    for loaded in (_load(tmp_path / "probe_all.npz"), probe_run(tmp_path, progress=False)):  # no model needed
-        np.testing.assert_array_equal(loaded.ids, probe.ids)
-        np.testing.assert_array_equal(loaded.reference_labels, probe.reference_labels)
-        np.testing.assert_array_equal(loaded.generated_labels, probe.generated_labels)
-        np.testing.assert_allclose(loaded.confidence, probe.confidence)
-        np.testing.assert_array_equal(loaded.soft_prompts, probe.soft_prompts)
-        pd.testing.assert_frame_equal(loaded.allocation, probe.allocation, check_dtype=False)
+    for loaded in (_load(cache), trace_run(tmp_path, progress=False)):  # no model needed
+        np.testing.assert_array_equal(loaded.ids, trace.ids)
+        np.testing.assert_array_equal(loaded.reference_labels, trace.reference_labels)
+        np.testing.assert_array_equal(loaded.generated_labels, trace.generated_labels)
+        np.testing.assert_allclose(loaded.confidence, trace.confidence)
+        np.testing.assert_array_equal(loaded.soft_prompts, trace.soft_prompts)
+        pd.testing.assert_frame_equal(loaded.allocation, trace.allocation, check_dtype=False)
         assert loaded.allocation["layer"].dtype.kind == "i"
     with pytest.raises(FileNotFoundError, match="config.json"):
-        probe_run(tmp_path, max_reports=3, progress=False)  # another cache key: needs the run itself
+        trace_run(tmp_path, max_reports=3, progress=False)  # another cache key: needs the run itself
 
 
 def test_similarity_view_sorts_by_class_and_finds_the_class_structure():
-    similarity, classes, delta = similarity_view(_fabricated_probe())
+    similarity, classes, delta = similarity_view(_fabricated_trace())
     assert classes == sorted(classes) and len(classes) == 12
     assert similarity.shape == (12, 12) and np.allclose(np.diag(similarity), 1)
     assert delta > 0
-    outcomes = confidence_outcomes(_fabricated_probe())
+    outcomes = confidence_outcomes(_fabricated_trace())
     assert set(outcomes.outcome) == {"TP", "FP"}
     assert (outcomes.outcome == "FP").sum() == 2  # rows 0 (Cardiomegaly) and 8 (no finding) called Edema
 
 
 def test_schedule_table_names_the_groups_each_phase_trains():
-    table = schedule_table({"preset": "two-stage", "epochs": 3, "stage1_epochs": 1})
+    table = schedule_table(BASE.updated({"schedule": {"epochs": 3}}).schedule)
+    assert table.attrs["paper_name"] == "FT-II"
     assert list(table.index) == ["stage1", "stage2"]
     assert table.loc["stage1", "vision"] == "frozen" and table.loc["stage2", "vision"] == "trains"
     assert table.loc["stage2", "epochs"] == "2-3"
@@ -242,18 +252,19 @@ def test_reference_points_score_the_modal_report_on_the_runs_test_studies(tmp_pa
         score_reference_points(manifest, ids=["s0"])
 
 
-def test_experiment_config_resolves_the_manifest_against_the_repository(tmp_path):
+def test_experiment_config_keeps_paths_relative_to_the_project_root(tmp_path):
     from rrgkit.experiments.grid import experiment_config
-    from rrgkit.profiles import REPO_ROOT
+    from rrgkit.paths import project_root
 
-    config = experiment_config(REPO_ROOT / "configs" / "smoke.yaml", ["schedule.epochs=3"])
-    assert "out" not in config and config["schedule"]["epochs"] == 3
-    assert config["data"]["manifest"] == str(REPO_ROOT / "data" / "phantom" / "smoke" / "manifest.csv")
+    config = experiment_config("configs/smoke.yaml", ["schedule.epochs=3"])
+    assert config.out is None and config.schedule.epochs == 3
+    assert config.data.manifest == "data/phantom/smoke/manifest.csv"  # portable run keys
+    assert config.data.manifest_path == project_root() / "data" / "phantom" / "smoke" / "manifest.csv"
     manifest = _manifest(tmp_path)
-    config = experiment_config(REPO_ROOT / "configs" / "smoke.yaml", dataset=manifest)
-    assert config["data"]["manifest"] == str(manifest) and config["data"]["build"] is None
+    config = experiment_config("configs/smoke.yaml", dataset=manifest)
+    assert config.data.manifest == str(manifest) and config.data.build is None
     with pytest.raises(FileNotFoundError, match="dataset"):
-        experiment_config(REPO_ROOT / "configs" / "smoke.yaml", dataset=tmp_path / "nope.csv")
+        experiment_config("configs/smoke.yaml", dataset=tmp_path / "nope.csv")
 
 
 def test_plots_draw_labelled_axes_from_fabricated_results():
@@ -265,9 +276,9 @@ def test_plots_draw_labelled_axes_from_fabricated_results():
                         "loss": [9.0, 8.0, 7.5, 7.0, 6.0, 5.5]})
     history = pd.DataFrame({"epoch": [1, 2, 1, 2], "F1-CXP-14": [0.1, 0.2, 0.15, 0.25], "variant": ["a", "a", "b", "b"]})
     table = headline_table({"model": {"metrics": {m: {"value": 0.3, "ci_low": 0.2, "ci_high": 0.4} for m in HEADLINE}}})
-    probe = _fabricated_probe()
-    similarity, classes, delta = similarity_view(probe)
-    outcomes = confidence_outcomes(probe).assign(variant="a")
+    trace = _fabricated_trace()
+    similarity, classes, delta = similarity_view(trace)
+    outcomes = confidence_outcomes(trace).assign(variant="a")
     allocation = pd.DataFrame({"layer": [0, 1, 0, 1], "alpha_mean": [0.5, 0.7, 0.6, 0.9], "variant": ["a", "a", "b", "b"]})
     axes = [plots.plot_loss(log), plots.plot_validation(history.query("variant == 'a'")),
             plots.plot_validation(history, hue="variant"), plots.plot_systems(table),

@@ -196,7 +196,7 @@ def test_cli_csv_and_jsonl(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def iu_reports():
     from rrgkit.assets import AssetMissingError
-    from rrgkit.data.openi import load_iu_reports
+    from rrgkit.data.iu_xray import load_iu_reports
 
     try:
         return load_iu_reports()

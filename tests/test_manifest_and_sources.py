@@ -6,7 +6,7 @@ import pytest
 
 from rrgkit.data.chexpert_rows import load_chexpert_rows
 from rrgkit.data.manifest import COLUMNS, ManifestError, read_manifest, write_manifest
-from rrgkit.data.openi import ReportParseError, load_iu_reports
+from rrgkit.data.iu_xray import ReportParseError, load_iu_reports
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
 
 

@@ -81,7 +81,7 @@ def test_hand_label_file_schema():
 
 def test_agreement_with_mesh_on_real_reports():
     from rrgkit.assets import AssetMissingError
-    from rrgkit.data.openi import load_iu_reports
+    from rrgkit.data.iu_xray import load_iu_reports
 
     try:
         frame = load_iu_reports()

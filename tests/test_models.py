@@ -11,7 +11,8 @@ import timm
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from rrgkit.models import ModelConfigError, build_model, parse_model_config
+from rrgkit.models.config import ModelConfigError, parse_model_config
+from rrgkit.models.rrg import build_model
 from rrgkit.models.encoder import BUILTIN_ENCODERS, EncoderWeightsError, build_encoder
 from rrgkit.models.lm import apply_lora, count_parameters, load_tokenizer, lora_targets
 from rrgkit.models.mapper import MLPMapper, QueryMapper

@@ -6,7 +6,9 @@ import nbformat
 import pytest
 
 from rrgkit.book.toc import toc_notebooks
-from rrgkit.profiles import REPO_ROOT
+from rrgkit.paths import project_root
+
+REPO_ROOT = project_root()
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 

@@ -4,7 +4,11 @@ import pytest
 
 from rrgkit.book.build import declared_parameters
 from rrgkit.book.toc import toc_notebooks
-from rrgkit.profiles import PROFILE_DIR, REPO_ROOT, ProfileError, load_profile, notebook_parameters
+from rrgkit.paths import profile_dir, project_root
+from rrgkit.profiles import ProfileError, load_profile, notebook_parameters
+
+REPO_ROOT = project_root()
+PROFILE_DIR = profile_dir()
 
 PROFILES = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 

@@ -26,14 +26,35 @@ def test_cached_run_reuses_finished_runs(tmp_path, monkeypatch):
     assert json.loads((calls[0] / "config.json").read_text()) == {"lr": 1e-4}
 
 
-def test_key_changes_when_library_source_changes(tmp_path, monkeypatch):
+def _package_copy(tmp_path, monkeypatch):
+    """A copy of the rrgkit sources that run keys are computed from."""
+    import shutil
+
     pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "a.py").write_text("x = 1\n")
+    shutil.copytree(runs.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(runs, "PACKAGE_DIR", pkg)
+    return pkg
+
+
+def test_key_follows_the_code_a_training_run_executes(tmp_path, monkeypatch):
+    pkg = _package_copy(tmp_path, monkeypatch)
     before = runs.config_key({"lr": 1})
-    (pkg / "a.py").write_text("x = 2\n")
+    (pkg / "book" / "build.py").write_text((pkg / "book" / "build.py").read_text() + "\n# a page edit\n")
+    (pkg / "experiments" / "plots.py").write_text((pkg / "experiments" / "plots.py").read_text() + "\n# a plot edit\n")
+    assert runs.config_key({"lr": 1}) == before, "the book runner and plots do not change a training run"
+    engine = pkg / "training" / "engine.py"
+    engine.write_text(engine.read_text() + "\n# a change in the training core\n")
     assert runs.config_key({"lr": 1}) != before
+    assert runs.config_key({"lr": 2}) != runs.config_key({"lr": 1})
+
+
+def test_data_builds_ignore_training_code(tmp_path, monkeypatch):
+    pkg = _package_copy(tmp_path, monkeypatch)
+    before = runs.source_hash(runs.DATA_SOURCES)
+    (pkg / "training" / "engine.py").write_text((pkg / "training" / "engine.py").read_text() + "\n#\n")
+    assert runs.source_hash(runs.DATA_SOURCES) == before
+    (pkg / "phantom" / "render.py").write_text((pkg / "phantom" / "render.py").read_text() + "\n#\n")
+    assert runs.source_hash(runs.DATA_SOURCES) != before
 
 
 def test_unfinished_run_is_not_reused(tmp_path, monkeypatch):

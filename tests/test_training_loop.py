@@ -23,7 +23,8 @@ import torch
 from safetensors.torch import load_file
 
 from rrgkit.training.config import load_config
-from rrgkit.training.loop import TrainingInterrupted, epoch_order, micro_batches, train
+from rrgkit.training.engine import TrainingInterrupted, epoch_batches, epoch_order
+from rrgkit.training.finetune import train
 
 WORDS = ["normal", "cardiomegaly", "effusion", "edema"]
 LABEL_COLUMN = {"normal": 0, "cardiomegaly": 2, "effusion": 10, "edema": 5}
@@ -64,18 +65,30 @@ class StandIn(torch.nn.Module):
         if "vision" not in groups:
             self.encoder.eval()
 
-    def _logits(self, images):
-        return self.head(self.base(self.mapper(self.encoder(images))))
+    def _logits(self, tokens):
+        return self.head(self.base(self.mapper(tokens)))
 
     def forward(self, images, reports):
+        self._record(reports, cached=False)  # before the encoder runs (BatchNorm statistics move in train mode)
+        return self._loss(self.encoder(images), reports)
+
+    def loss_from_tokens(self, tokens, reports):
+        self._record(reports, cached=True)
+        return self._loss(tokens, reports)
+
+    def _record(self, reports, cached):
         state = {k: v.clone() for k, v in self.encoder.state_dict().items()}
-        self.calls.append({"grads": set(), "encoder_training": self.encoder.training, "encoder_state": state})
+        self.calls.append({"grads": set(), "encoder_training": self.encoder.training, "encoder_state": state,
+                           "cached": cached, "reports": list(reports)})
+
+    def _loss(self, tokens, reports):
         target = torch.tensor([WORDS.index(r.split()[0]) if r.split()[0] in WORDS else 0 for r in reports])
-        return torch.nn.functional.cross_entropy(self._logits(images), target)
+        return torch.nn.functional.cross_entropy(self._logits(tokens), target)
 
     @torch.no_grad()
-    def generate(self, images, max_new_tokens=8, num_beams=1, output_scores=False, output_attentions=False):
-        probs = self._logits(images).softmax(-1)
+    def generate(self, images=None, max_new_tokens=8, num_beams=1, output_scores=False, output_attentions=False,
+                 visual_tokens=None):
+        probs = self._logits(self.encoder(images) if visual_tokens is None else visual_tokens).softmax(-1)
         best = probs.argmax(-1).tolist()
         return Generation([f"{WORDS[k]} seen." for k in best], [[k] for k in best],
                           [np.array([float(probs[j, k])]) for j, k in enumerate(best)])
@@ -83,6 +96,8 @@ class StandIn(torch.nn.Module):
 
 class Data(torch.utils.data.Dataset):
     def __init__(self, manifest, split, image_size, views="frontal", augment=False, cache=True):
+        import pandas as pd
+
         n = {"train": N_TRAIN, "val": 8, "test": 8}[split]
         gen = torch.Generator().manual_seed(len(split))
         self.items = []
@@ -91,8 +106,10 @@ class Data(torch.utils.data.Dataset):
             labels = torch.full((14,), math.nan)
             labels[LABEL_COLUMN[word]] = 1.0
             image = torch.rand(1, image_size, image_size, generator=gen) * 0.2 + 0.25 * (i % 4)
-            self.items.append({"id": f"{split}{i}", "image": image, "findings": f"{word} seen.",
+            self.items.append({"id": f"{split}{i}", "image": image, "findings": f"{word} seen." + " really" * (i % 5),
                                "impression": "", "labels": labels})
+        self.frame = pd.DataFrame([{k: it[k] for k in ("id", "findings", "impression")} for it in self.items])
+        self.labels = torch.stack([it["labels"] for it in self.items])
 
     def __len__(self):
         return len(self.items)
@@ -122,7 +139,7 @@ def score_reports(preds, refs, ref_labels=None, seed=0, meteor=True, backends=Tr
 
 
 MODULES = {
-    "rrgkit.models.rrg": {"build_model": lambda cfg: StandIn(cfg["model"].get("mapper", {}).get("dropout", 0.1))},
+    "rrgkit.models.rrg": {"build_model": lambda cfg: StandIn(cfg.mapper.dropout)},
     "rrgkit.data.loader": {"ManifestDataset": Data, "collate_reports": collate_reports},
     "rrgkit.evaluation.labeler": {"label_reports": label_reports},
     "rrgkit.evaluation.score": {"score_reports": score_reports},
@@ -152,10 +169,27 @@ def config(out, *extra):
 
 def test_epoch_order_is_seeded_and_batches_cover_every_item():
     assert epoch_order(10, 0, 1) == epoch_order(10, 0, 1) != epoch_order(10, 0, 2)
-    order = epoch_order(10, 3, 0)
-    assert sorted(i for b in micro_batches(order, 4, 1) for i in b) == list(range(10))
-    assert [len(b) for b in micro_batches(order, 4, 2)] == [4, 4, 2]
-    assert [len(b) for b in micro_batches(order[:9], 4, 2)] == [4, 4, 2]  # padded so each process gets one
+    assert [b for b in epoch_batches(10, 4, 3, 0)] == [epoch_order(10, 3, 0)[i:i + 4] for i in (0, 4, 8)]
+    assert sorted(i for b in epoch_batches(10, 4, 3, 0) for i in b) == list(range(10))
+    assert [len(b) for b in epoch_batches(10, 4, 3, 0, world=2)] == [4, 4, 2]
+    assert [len(b) for b in epoch_batches(9, 4, 3, 0, world=2)] == [4, 4, 2]  # padded so each process gets one
+    assert [len(b) for b in epoch_batches(10, 4, 3, 0, full_only=True)] == [4, 4]
+
+
+def test_length_buckets_pad_less_and_stay_a_seeded_shuffle():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 300, size=1000).tolist()
+    plain = epoch_batches(1000, 16, 0, 0)
+    bucketed = epoch_batches(1000, 16, 0, 0, lengths)
+    assert bucketed == epoch_batches(1000, 16, 0, 0, lengths) != epoch_batches(1000, 16, 0, 1, lengths)
+    assert sorted(i for b in bucketed for i in b) == list(range(1000)) and len(bucketed) == len(plain)
+
+    def padded(batches):  # tokens a batch computes: its size times its longest item
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded(bucketed) < 0.7 * padded(plain)
+    first_items = [b[0] for b in bucketed[:8]]
+    assert sorted(lengths[i] for i in first_items) != [lengths[i] for i in first_items]  # batch order is shuffled
 
 
 @pytest.mark.parametrize("preset", ["frozen", "one-stage", "two-stage", "long-stage", "curriculum"])
@@ -212,8 +246,9 @@ def _final(run: Path) -> tuple[dict, dict]:
     return metrics, load_file(str(run / "checkpoints" / "last" / "model.safetensors"))
 
 
-def test_resume_after_a_crash_gives_the_same_run(standins, tmp_path, monkeypatch):
-    extra = ("schedule.preset=two-stage", "schedule.epochs=3", "optim.grad_accum=2", "model.mapper.dropout=0.2")
+@pytest.mark.parametrize("preset", ["two-stage", "frozen"])  # frozen: resumed in an epoch that reads cached features
+def test_resume_after_a_crash_gives_the_same_run(standins, tmp_path, monkeypatch, preset):
+    extra = (f"schedule.preset={preset}", "schedule.epochs=3", "optim.grad_accum=2", "model.mapper.dropout=0.2")
     train(config(tmp_path / "a", *extra), progress=False)
     monkeypatch.setenv("RRGKIT_STOP_AFTER_STEPS", "5")  # mid-epoch 2 (3 steps per epoch), after a checkpoint at 4
     with pytest.raises(TrainingInterrupted):
@@ -229,7 +264,9 @@ def test_resume_after_a_crash_gives_the_same_run(standins, tmp_path, monkeypatch
     assert params_a.keys() == params_b.keys() and all(torch.equal(params_a[k], params_b[k]) for k in params_a)
     log_a, log_b = ([r.split(",")[:4] for r in (p / "log.csv").read_text().splitlines()] for p in (tmp_path / "a", tmp_path / "b"))
     assert log_a == log_b
-    assert (tmp_path / "a" / "history.json").read_text() == (tmp_path / "b" / "history.json").read_text()
+    untimed = [[{k: v for k, v in h.items() if k != "seconds"} for h in json.loads((p / "history.json").read_text())["history"]]
+               for p in (tmp_path / "a", tmp_path / "b")]
+    assert untimed[0] == untimed[1]
 
 
 RUNNER = """
@@ -239,7 +276,7 @@ import torch
 torch.set_num_threads(1)
 import test_training_loop as t
 t.install()
-from rrgkit.training.loop import train
+from rrgkit.training.finetune import train
 train(t.config({out!r}, *{extra!r}), progress=False)
 """
 
@@ -273,3 +310,45 @@ def test_precision_can_change_between_runs_in_one_process(standins, tmp_path):
     assert all(math.isfinite(v) for v in losses["bf16"]) and first["total_steps"] == second["total_steps"]
     assert losses["bf16"] != losses["fp32"]  # autocast really ran the layers in bfloat16
     np.testing.assert_allclose(losses["bf16"][0], losses["fp32"][0], rtol=0.05)
+
+
+def test_frozen_encoder_features_are_cached_and_change_nothing(standins, tmp_path):
+    extra = ("schedule.preset=two-stage", "schedule.epochs=3", "model.mapper.dropout=0.0")
+    train(config(tmp_path / "cached", *extra), progress=False)
+    train(config(tmp_path / "uncached", *extra, "data.cache=false"), progress=False)
+    cached, uncached = StandIn.built[0].calls, StandIn.built[1].calls
+    steps = N_TRAIN // 4
+    assert all(c["cached"] for c in cached[:steps]) and not any(c["cached"] for c in cached[steps:])
+    assert not any(c["cached"] for c in uncached)
+    losses = {k: [float(r.split(",")[3]) for r in (tmp_path / k / "log.csv").read_text().splitlines()[1:]]
+              for k in ("cached", "uncached")}
+    np.testing.assert_allclose(losses["cached"], losses["uncached"], rtol=1e-5)
+
+
+def test_patience_stops_a_run_that_stopped_improving(standins, tmp_path, monkeypatch):
+    import rrgkit.training.finetune as finetune
+
+    scores = iter([0.5, 0.6, 0.55, 0.58, 0.7, 0.9])
+    monkeypatch.setattr(finetune.FineTuneTask, "validate", lambda self, phase: {"F1-CXP-14": next(scores)})
+    metrics = train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=6", "eval.patience=2"),
+                    progress=False)
+    history = json.loads((tmp_path / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # epochs 3 and 4 did not beat epoch 2
+    assert metrics["best_epoch"] == 2 and metrics["stopped_early"] and metrics["converged"]
+    assert metrics["epochs_run"] == 4 and all(h["seconds"] > 0 for h in history)
+
+
+def test_a_run_whose_best_epoch_is_its_last_is_not_converged(standins, tmp_path, monkeypatch):
+    import rrgkit.training.finetune as finetune
+
+    scores = iter([0.1, 0.2, 0.3])
+    monkeypatch.setattr(finetune.FineTuneTask, "validate", lambda self, phase: {"F1-CXP-14": next(scores)})
+    metrics = train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=3"), progress=False)
+    assert metrics["best_epoch"] == 3 and not metrics["converged"] and not metrics["stopped_early"]
+
+
+def test_batches_follow_report_length(standins, tmp_path):
+    train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=1", "model.mapper.dropout=0.0"), progress=False)
+    batches = [c["reports"] for c in StandIn.built[0].calls]
+    spread = [max(map(len, b)) - min(map(len, b)) for b in batches]
+    assert len(batches) == N_TRAIN // 4 and max(spread) <= len(" really")  # similar lengths share a batch

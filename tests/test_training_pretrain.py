@@ -8,7 +8,6 @@ import torch
 
 from rrgkit.training.config import load_config
 from rrgkit.training.pretrain import info_nce, lm_corpus, load_pretrain_config, pretrain_contrastive, pretrain_lm
-from rrgkit.training.schedule import resolve_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("name", ["smoke", "full", "paper"])
 def test_bundled_training_configs_are_valid(name):
     config = load_config(REPO / "configs" / f"{name}.yaml")
-    phases = resolve_schedule(config["schedule"])
+    phases = config.schedule.phases
     assert [p.name for p in phases] == ["stage1", "stage2"]
     assert "vision" not in phases[0].train and phases[0].epochs == 1
 
@@ -34,9 +33,9 @@ def test_paper_config_builds_with_tiny_stand_in_weights(tmp_path):
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=64, n_head=2)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     config = load_config(REPO / "configs" / "paper.yaml", [f"model.lm.name={folder}"])
-    assert config["data"]["image_size"] == 480 and config["optim"]["batch_size"] == 16
-    assert [p.epochs for p in resolve_schedule(config["schedule"])] == [1, 49]
-    model = build_model({"model": config["model"]})
+    assert config.data.image_size == 480 and config.optim.batch_size == 16
+    assert [p.epochs for p in config.schedule.phases] == [1, 49]
+    model = build_model(config.model)
     assert model.encoder.n_tokens(480) == 225
     assert model.soft_prompts(torch.rand(1, 1, 480, 480)).shape[:2] == (1, 10)
     model.set_trainable({"mapper", "lora"})
@@ -85,7 +84,7 @@ def test_pretrained_lm_folder_loads_as_model_lm_name(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     config = load_pretrain_config("lm", None, [f"out={tmp_path}", "optim.epochs=3", "optim.batch_size=32",
                                                "optim.lr=3e-3", "max_length=24", "data.val_frac=0.05"])
-    texts, counts = lm_corpus(config["data"])
+    texts, counts = lm_corpus(config.data)
     monkeypatch.setattr(pretrain, "lm_corpus", lambda data_cfg: (texts[:96], counts))  # a slice keeps it fast
     summary = pretrain_lm(config, progress=False)
     assert summary["loss_last_epoch"] < summary["loss_first_epoch"]
@@ -117,10 +116,10 @@ def test_contrastive_pretraining_writes_loadable_encoder_weights(tmp_path):
 
 
 def test_label_targets_count_uncertain_as_positive_and_blank_as_negative():
-    from rrgkit.training.pretrain import _mentioned
+    from rrgkit.training.pretrain import label_targets
 
     labels = torch.tensor([[1.0, -1.0, 0.0, float("nan")]])
-    assert _mentioned(labels).tolist() == [[True, True, False, False]]
+    assert label_targets(labels).tolist() == [[1.0, 1.0, 0.0, 0.0]]
 
 
 def test_labels_pretraining_learns_and_reports_validation_auroc(tmp_path):
@@ -154,17 +153,54 @@ def test_pretrained_overrides_fit_the_fine_tuning_model_and_are_reused(tmp_path,
     encoder_cfg = tmp_path / "labels.yaml"
     encoder_cfg.write_text(f"data: {{manifest: {manifest}}}\nencoder: {{name: resnet50}}\noptim: {{epochs: 1, batch_size: 8}}\n")
     overrides, summaries = pretrained.pretrained_overrides(config, "test", encoder=("labels", str(encoder_cfg)))
-    assert summaries["encoder"]["config"]["encoder"]["name"] == config["model"]["encoder"]["name"]  # not the file's resnet50
-    assert summaries["encoder"]["config"]["data"]["image_size"] == config["data"]["image_size"]
+    assert summaries["encoder"]["config"]["encoder"]["name"] == config.model.encoder.name  # not the file's resnet50
+    assert summaries["encoder"]["config"]["data"]["image_size"] == config.data.image_size
     weights = overrides["model"]["encoder"]["weights"]
     assert Path(weights).is_file() and str(tmp_path / "runs" / "test" / "pretrain-labels") in weights
-    build_model({"model": {**config["model"], "encoder": {**config["model"]["encoder"], "weights": weights}}})
+    build_model(config.updated(overrides).model)
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished pretraining run must be reused")
 
-    monkeypatch.setitem(pretrained.ENCODER_KINDS, "labels", fail)
+    monkeypatch.setitem(pretrained.PRETRAIN, "labels", fail)
     again, _ = pretrained.pretrained_overrides(config, "test", encoder=("labels", str(encoder_cfg)))
     assert again == overrides
     with pytest.raises(ValueError, match="labels or contrastive|labels, contrastive"):
         pretrained.pretrained_overrides(config, "test", encoder=("mae", str(encoder_cfg)))
+
+
+@pytest.mark.slow
+def test_kill_9_during_pretraining_then_resume_gives_the_same_encoder(tmp_path):
+    """A pretraining killed with SIGKILL after a checkpoint and resumed ends with bit-identical weights."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+    from test_training_integration import write_synthetic_manifest
+
+    manifest = write_synthetic_manifest(tmp_path / "data", n=40)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+    def command(out, *extra):
+        return [sys.executable, "-m", "rrgkit.cli", "pretrain", "labels", f"out={out}", f"data.manifest={manifest}",
+                "data.image_size=32", "encoder.name=resnet-tiny", "optim.epochs=8", "optim.batch_size=4",
+                "checkpoint.every_steps=3", "--no-progress", *extra]
+
+    done = subprocess.run(command(tmp_path / "a"), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    victim = subprocess.Popen(command(tmp_path / "b"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    progress = tmp_path / "b" / "checkpoints" / "last" / "progress.json"
+    deadline = time.monotonic() + 300
+    while not progress.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.kill()  # SIGKILL: no handler runs, no file is closed cleanly
+    assert victim.wait() == -9, "the run finished before it could be killed"
+    assert not (tmp_path / "b" / "pretrain.json").exists()
+    resumed = subprocess.run(command(tmp_path / "b", "--resume"), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = (load_file(str(tmp_path / run / "encoder.safetensors")) for run in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    logs = [(tmp_path / run / "log.csv").read_text().splitlines() for run in ("a", "b")]
+    assert [r.split(",")[:4] for r in logs[0]] == [r.split(",")[:4] for r in logs[1]]

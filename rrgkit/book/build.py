@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 
 from rrgkit.book.toc import toc_notebooks
+from rrgkit.paths import build_dir
 from rrgkit.privacy import PrivacyError, assert_publishable
 from rrgkit.profiles import load_profile, notebook_parameters
 
@@ -215,8 +216,7 @@ def write_front_page(staging: Path, runs: list[NotebookRun], profile: str, commi
 def build_book(profile_name: str, root: Path, only: list[str] | None = None, html: bool = True, timeout: int = 7200, log=print) -> BookResult:
     """Execute the book's notebooks with a profile and build the HTML; raise BookBuildError on any failure."""
     root = root.resolve()
-    profile_file = root / "notebooks" / "profiles" / f"{profile_name}.yaml"
-    profile = load_profile(profile_file if profile_file.exists() else profile_name)
+    profile = load_profile(profile_name, root)
     notebooks = toc_notebooks(root)
     if only:
         unknown = sorted(set(only) - {nb.stem for nb in notebooks})
@@ -226,7 +226,7 @@ def build_book(profile_name: str, root: Path, only: list[str] | None = None, htm
     unknown_sections = sorted(set(profile["notebooks"]) - {nb.stem for nb in toc_notebooks(root)})
     if unknown_sections:
         raise BookBuildError(f"{profile['_path']}: sections {unknown_sections} name no notebook in _toc.yml")
-    staging = root / "_build" / profile["name"] / "src"
+    staging = build_dir(profile["name"], root) / "src"
     stage_sources(root, staging)
     commit = git_commit(root)
     runs: list[NotebookRun] = []

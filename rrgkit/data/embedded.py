@@ -30,7 +30,7 @@ from rrgkit.data.report_writer import write_report
 from rrgkit.data.sampling import default_pool, sample_studies, study_from_labels
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
 from rrgkit.phantom.state import Study
-from rrgkit.runs import source_hash, write_json
+from rrgkit.runs import DATA_SOURCES, source_hash, write_json
 
 BUILD_FILE = "build.json"
 IU_SOURCE = "iu-phantom"
@@ -42,7 +42,7 @@ def _reusable(out: Path, config: dict, force: bool) -> bool:
     record = out / BUILD_FILE
     if record.exists():
         previous = json.loads(record.read_text())
-        if not force and previous == {"config": config, "source_hash": source_hash()} and (out / "manifest.csv").exists():
+        if not force and previous == {"config": config, "source_hash": source_hash(DATA_SOURCES)} and (out / "manifest.csv").exists():
             return True
         record.unlink()
         shutil.rmtree(out / "images", ignore_errors=True)
@@ -84,7 +84,7 @@ def _materialise(out: Path, config: dict, studies: list[Study], frame: pd.DataFr
             _save_png(render_study(by_id[study_id], size=size, view=view), out / image)
     manifest = write_manifest(curated, out / "manifest.csv")
     write_json(out / "curation.json", {"dataset": config["dataset"], "keep_lateral": config["lateral"], "funnel": funnel})
-    write_json(out / BUILD_FILE, {"config": config, "source_hash": source_hash()})
+    write_json(out / BUILD_FILE, {"config": config, "source_hash": source_hash(DATA_SOURCES)})
     return manifest
 
 
@@ -119,7 +119,7 @@ def build_phantom(out: str | Path, n: int, size: int, seed: int, lateral: bool =
 
 def _iu_studies(n: int | None, seed: int) -> tuple[pd.DataFrame, list[Study]]:
     """The first ``n`` IU reports and the phantom studies drawn from their labels."""
-    from rrgkit.data.openi import load_iu_reports
+    from rrgkit.data.iu_xray import load_iu_reports
     from rrgkit.evaluation.labeler import label_reports
 
     reports = load_iu_reports()
@@ -196,3 +196,14 @@ def most_common_report(frame: pd.DataFrame, split: str = "train") -> str:
     vectors = rows[list(CHEXPERT_OBSERVATIONS)].fillna(9.0).astype(int).astype(str).agg(",".join, axis=1)
     modal = vectors.value_counts().index[0]
     return str(rows.loc[vectors == modal, "findings"].value_counts().index[0])
+
+
+def build_embedded(dataset: str, out: str | Path, n: int | None, size: int, seed: int) -> Path:
+    """Build (or reuse) the embedded ``dataset`` (``phantom`` or ``iu-phantom``) in ``out``; its ``manifest.csv``."""
+    if dataset == PHANTOM_SOURCE:
+        if n is None:
+            raise ValueError("the phantom dataset needs n, the number of studies")
+        return build_phantom(out, n, size, seed)
+    if dataset == IU_SOURCE:
+        return build_iu_phantom(out, size, seed, n=n)
+    raise ValueError(f"unknown embedded dataset {dataset!r}; choose {PHANTOM_SOURCE} or {IU_SOURCE}")

@@ -97,7 +97,7 @@ def mesh_term_observation(term: str) -> str | None:
 
 
 def mesh_labels(frame: pd.DataFrame) -> np.ndarray:
-    """(n, 14) labels from the ``mesh_major`` lists of :func:`rrgkit.data.openi.load_iu_reports`: 1 or NaN."""
+    """(n, 14) labels from the ``mesh_major`` lists of :func:`rrgkit.data.iu_xray.load_iu_reports`: 1 or NaN."""
     if "mesh_major" not in frame.columns:
         raise ValueError(f"mesh_labels needs a 'mesh_major' column (from load_iu_reports); got {list(frame.columns)}")
     index = {name: j for j, name in enumerate(CHEXPERT_OBSERVATIONS)}

@@ -1,12 +1,11 @@
-"""Run a grid of training variants over seeds, reuse finished runs, and compare variants honestly.
+"""Run a grid of training variants over seeds, reuse finished runs, and compare variants.
 
-A variant is a set of config overrides (e.g. ``{"schedule": {"preset": "frozen"}}``) applied to
-one base config. Each (variant, seed) trains in ``runs/<profile>/<experiment>/<key>/``, where the
-key hashes the resolved config and the rrgkit source (:mod:`rrgkit.runs`): an unchanged run is
-reused, a killed one resumes from its last checkpoint, and a changed library re-runs.
-
-Claims compare variants two ways: spread over training seeds (mean, std, t-interval) and, per
-seed, a paired bootstrap over the same test reports.
+A variant is a mapping of config overrides (e.g. ``{"schedule": {"preset": "frozen"}}``) applied to
+one base :class:`rrgkit.training.config.TrainConfig`. Each (variant, seed) trains in
+``runs/<profile>/<experiment>/<key>/``, where the key hashes the resolved config and the source of
+the code a training run executes (:mod:`rrgkit.runs`): an unchanged run is reused, a killed one
+resumes from its last checkpoint, and a change in the training code re-runs it. While it works the
+grid prints which run of how many it is at, the time so far and an estimate of what remains.
 """
 
 from __future__ import annotations
@@ -14,13 +13,16 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rrgkit.paths import resolve
 from rrgkit.runs import run_path
+from rrgkit.training.config import TrainConfig, load_config
 
 HEADLINE = ("F1-CXP-14", "F1-CXP-5", "BLEU-4", "ROUGE-L")
 
@@ -36,61 +38,74 @@ def deep_merge(base: Mapping, update: Mapping) -> dict:
     return merged
 
 
-def experiment_config(path: str | Path, overrides: Sequence[str] = (), dataset: str | Path | None = None) -> dict:
-    """A training config for a grid: ``path`` + overrides, ``dataset`` (a manifest.csv) replacing the config's data.
+def experiment_config(path: str | Path, overrides: Sequence[str] = (), dataset: str | Path | None = None) -> TrainConfig:
+    """A grid's base config: ``path`` (relative to the project root) + overrides, ``dataset`` replacing its data.
 
-    Relative manifest paths are resolved against the repository root (where configs are written
-    from), so a notebook running in ``notebooks/`` trains on the same files as ``rrgkit train``.
+    ``dataset`` is a manifest.csv (relative to the project root, or absolute). The grid chooses
+    each run's ``out``, so the base has none.
     """
-    from rrgkit.profiles import REPO_ROOT
-    from rrgkit.training.config import load_config
-
-    extra = ["out=unused-grid-chooses"]
+    extra = ["out=null"]
     if dataset is not None:
-        manifest = Path(dataset)
-        if not (manifest if manifest.is_absolute() else REPO_ROOT / manifest).exists():
-            raise FileNotFoundError(f"dataset {dataset} not found (relative paths start at {REPO_ROOT}); "
+        if not resolve(dataset).exists():
+            raise FileNotFoundError(f"dataset {dataset} not found (relative paths start at the project root); "
                                     "give a manifest.csv made by `rrgkit data build` or `rrgkit data curate`")
-        extra += [f"data.manifest={manifest}", "data.build=null"]
-    config = load_config(path, [*overrides, *extra])
-    manifest = Path(config["data"]["manifest"])
-    config["data"]["manifest"] = str(manifest if manifest.is_absolute() else (REPO_ROOT / manifest).resolve())
-    config.pop("out")
-    return config
+        extra += [f"data.manifest={dataset}", "data.build=null"]
+    return load_config(resolve(path), [*overrides, *extra])
 
 
-def run_grid(base: Mapping, variants: Mapping[str, Mapping], seeds: Sequence[int], profile: str, experiment: str,
+def _status(experiment: str, index: int, total: int, label: str, what: str, started: float,
+            trained: list[float], to_train: int) -> str:
+    elapsed = (time.perf_counter() - started) / 60
+    left = f"about {np.mean(trained) * to_train / 60:.0f} min to go" if trained and to_train else (
+        "nothing left to train" if not to_train else "estimate after the first trained run")
+    return f"[{experiment}] run {index} of {total} ({label}): {what}; elapsed {elapsed:.1f} min, {left}"
+
+
+def run_grid(base: TrainConfig, variants: Mapping[str, Mapping], seeds: Sequence[int], profile: str, experiment: str,
              force: bool = False, progress: bool = True) -> pd.DataFrame:
     """Train every (variant, seed) not already finished; one row per run with its headline test metrics.
 
-    A finished run (its ``metrics.json`` exists) is read, not retrained; ``force`` clears the runs first.
+    A finished run (its ``metrics.json`` exists) is read, not retrained; ``force`` clears the runs
+    first. Rows carry ``best_epoch``, ``epochs_run`` and ``converged`` (False when the best
+    validation epoch is the last one run) next to the metrics.
     """
-    from rrgkit.training.loop import train
+    from rrgkit.training.finetune import train
 
     if not variants or not seeds:
         raise ValueError(f"{experiment}: need at least one variant and one seed, got {list(variants)} and {list(seeds)}")
-    rows = []
+    plan = []
     for name, overrides in variants.items():
         for seed in seeds:
-            config = deep_merge(deep_merge(base, overrides), {"seed": int(seed)})
-            config.pop("out", None)
-            folder = run_path(profile, experiment, {"variant": name, **config})
-            if force and folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True, exist_ok=True)  # train writes config.json (with out) and checks it on resume
-            finished = folder / "metrics.json"
-            if finished.exists():
-                metrics = json.loads(finished.read_text())
-            else:
-                if progress:
-                    print(f"[{experiment}] {name} seed {seed}: {folder}", flush=True)
-                metrics = train({**config, "out": str(folder)}, resume=True, progress=progress)
-            timing = metrics.get("timing", {})
-            row = {"variant": name, "seed": int(seed), "run": str(folder), "best_epoch": metrics.get("best_epoch"),
-                   "seconds": timing.get("train_seconds_this_process", 0.0) + timing.get("test_seconds", 0.0)}
-            for metric in HEADLINE:
-                row[metric] = metrics["metrics"][metric]["value"]
-            rows.append(row)
+            config = base.updated(deep_merge(overrides, {"seed": int(seed), "out": None}), f"variant {name!r}")
+            key = {"variant": name, **{k: v for k, v in config.to_dict().items() if k != "out"}}
+            plan.append((name, int(seed), config, run_path(profile, experiment, key)))
+    if force:
+        for *_, folder in plan:
+            shutil.rmtree(folder, ignore_errors=True)
+    to_train = sum(not (folder / "metrics.json").exists() for *_, folder in plan)
+    started, trained, rows = time.perf_counter(), [], []
+    for index, (name, seed, config, folder) in enumerate(plan, 1):
+        finished = folder / "metrics.json"
+        label = f"{name}, seed {seed}"
+        if finished.exists():
+            metrics = json.loads(finished.read_text())
+            what = "finished earlier, reused"
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            tic = time.perf_counter()
+            metrics = train(config.updated({"out": str(folder)}), resume=True, progress=False)
+            trained.append(time.perf_counter() - tic)
+            to_train -= 1
+            what = f"trained in {trained[-1] / 60:.1f} min"
+        if progress:
+            print(_status(experiment, index, len(plan), label, what, started, trained, to_train), flush=True)
+        timing = metrics.get("timing", {})
+        row = {"variant": name, "seed": seed, "run": str(folder), "best_epoch": metrics.get("best_epoch"),
+               "epochs_run": metrics.get("epochs_run"), "converged": metrics.get("converged"),
+               "seconds": timing.get("train_seconds_this_process", 0.0) + timing.get("test_seconds", 0.0)}
+        for metric in HEADLINE:
+            row[metric] = metrics["metrics"][metric]["value"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -169,17 +184,19 @@ def histories(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def schedule_table(schedule: Mapping) -> pd.DataFrame:
-    """One row per phase of a ``schedule`` config section: its epochs and which parameter groups train."""
-    from rrgkit.training.schedule import resolve_schedule
+def schedule_table(schedule) -> pd.DataFrame:
+    """One row per phase of a :class:`rrgkit.training.config.ScheduleConfig`: its epochs and which groups train."""
+    from rrgkit.models.config import PARAMETER_GROUPS
 
     rows, start = [], 1
-    for phase in resolve_schedule(schedule):
+    for phase in schedule.phases:
         epochs = f"{start}-{start + phase.epochs - 1}" if phase.epochs > 1 else str(start)
-        trains = {g: "trains" if g in phase.train else "frozen" for g in ("vision", "mapper", "lora")}
+        trains = {g: "trains" if g in phase.train else "frozen" for g in PARAMETER_GROUPS}
         rows.append({"phase": phase.name, "epochs": epochs, "target": phase.data, **trains})
         start += phase.epochs
-    return pd.DataFrame(rows).set_index("phase")
+    table = pd.DataFrame(rows).set_index("phase")
+    table.attrs["paper_name"] = schedule.paper_name
+    return table
 
 
 def headline_table(scores: Mapping[str, Mapping], metrics: Sequence[str] = HEADLINE) -> pd.DataFrame:

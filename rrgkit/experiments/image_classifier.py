@@ -16,7 +16,7 @@ that its encoder sees.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +81,12 @@ def micro_f1_thresholds(probabilities: np.ndarray, truth: np.ndarray, grid: np.n
     return thresholds
 
 
-def classifier_reports(manifest: str | Path, encoder: Mapping, image_size: int, ids: Sequence[str] | None = None,
+def classifier_reports(manifest: str | Path, encoder, image_size: int, ids: Sequence[str] | None = None,
                        views: str = "frontal", seed: int = 0) -> ClassifierReports:
-    """Reports written from a linear classifier on ``encoder``'s frozen features (test split, ``ids`` order)."""
+    """Reports written from a linear classifier on ``encoder``'s frozen features (test split, ``ids`` order).
+
+    ``encoder`` is an :class:`rrgkit.models.config.EncoderConfig` or a ``model.encoder`` mapping with its weights.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -91,10 +94,10 @@ def classifier_reports(manifest: str | Path, encoder: Mapping, image_size: int, 
     from rrgkit.data.report_writer import write_report
     from rrgkit.data.sampling import study_from_labels
     from rrgkit.evaluation.clinical import binarize
-    from rrgkit.models.config import parse_model_config
+    from rrgkit.models.config import EncoderConfig, parse_model_config
     from rrgkit.models.encoder import build_encoder
 
-    model = build_encoder(parse_model_config({"encoder": dict(encoder)}).encoder)
+    model = build_encoder(encoder if isinstance(encoder, EncoderConfig) else parse_model_config({"encoder": dict(encoder)}).encoder)
     data = {split: encoder_features(model, manifest, split, image_size, views) for split in ("train", "val", "test")}
     scaler = StandardScaler().fit(data["train"][0])
     x = {split: scaler.transform(d[0]) for split, d in data.items()}

@@ -1,6 +1,6 @@
-"""The RRG model: vision encoder → mapping network → causal LM with LoRA (Lu et al., Section 3)."""
+"""The RRG model: vision encoder → mapping network → causal LM with LoRA (Lu et al., Section 3).
 
-from rrgkit.models.config import ModelConfig, ModelConfigError, parse_model_config
-from rrgkit.models.rrg import Generation, RRGModel, build_model
-
-__all__ = ["Generation", "ModelConfig", "ModelConfigError", "RRGModel", "build_model", "parse_model_config"]
+:mod:`rrgkit.models.config` (the ``model:`` section, no heavy imports) and :mod:`rrgkit.models.rrg`
+(the composed model, which imports transformers and peft) are imported from their modules, so
+reading a config never loads a language-model library.
+"""

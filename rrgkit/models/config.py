@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
+PARAMETER_GROUPS: tuple[str, ...] = ("vision", "mapper", "lora")
+"""The RRG model's trainable parts, named once: the image encoder, the mapping network, the LM's adapters.
+A schedule phase lists which of them train (:mod:`rrgkit.training.schedule`)."""
 ENCODER_STAGES = ("last", "penultimate")
 SCRATCH_PREFIX = "gpt2-scratch-"
 SCRATCH_GPT2: dict[str, dict[str, int]] = {  # from-scratch GPT-2 shapes (tiny, mini, GPT2-S)
@@ -29,7 +32,7 @@ class EncoderConfig:
     """Vision encoder: a built-in name (``resnet18-half``, ``resnet-tiny``) or any timm architecture."""
 
     name: str = "resnet18-half"
-    weights: str | None = None  # local checkpoint (relative to the working directory); None → random init
+    weights: str | None = None  # local checkpoint (relative to the project root); None → random init
     in_chans: int = 1
     stage: str = "last"  # last (stride 32) | penultimate (stride 16)
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from rrgkit.models.config import EncoderConfig
+from rrgkit.paths import resolve
 
 # Built-in narrow ResNets: timm's ResNet with overridden widths/depths.
 BUILTIN_ENCODERS: dict[str, dict] = {
@@ -125,7 +126,7 @@ def build_encoder(cfg: EncoderConfig) -> VisionEncoder:
     if cfg.weights is None:
         print(f"encoder {cfg.name}: random initialisation (no weights file given)")
     else:
-        load_encoder_weights(backbone, Path(cfg.weights).expanduser())
+        load_encoder_weights(backbone, resolve(cfg.weights))
         print(f"encoder {cfg.name}: weights loaded from {cfg.weights}")
     info = backbone.feature_info
     return VisionEncoder(backbone, out_dim=info.channels()[-1], reduction=info.reduction()[-1])

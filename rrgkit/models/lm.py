@@ -40,7 +40,8 @@ from transformers.pytorch_utils import Conv1D
 
 from rrgkit.models.config import SCRATCH_GPT2, LMConfig, LoraSettings
 from rrgkit.models.report_tokenizer import load_report_tokenizer
-from rrgkit.models.store import made_once, models_root
+from rrgkit.models.store import made_once
+from rrgkit.paths import models_root, resolve
 
 SMOLLM2 = "smollm2-135m"
 # q and v projections per naming convention; GPT-2 fuses q, k, v into one c_attn.
@@ -81,9 +82,9 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def _resolve(name: str) -> str:
-    """A local folder as is, or an HF id only if it is already cached (offline)."""
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser())
+    """A local folder (relative to the project root), or an HF id only if it is already cached (offline)."""
+    if resolve(name).is_dir():
+        return str(resolve(name))
     from huggingface_hub import try_to_load_from_cache
 
     if not isinstance(try_to_load_from_cache(name, "config.json"), str):

@@ -31,7 +31,7 @@ EOS = "<|endoftext|>"
 
 def report_corpus() -> list[str]:
     """IU findings + impressions and phantom findings + impressions, deduplicated, in a fixed order."""
-    from rrgkit.data.openi import load_iu_reports
+    from rrgkit.data.iu_xray import load_iu_reports
     from rrgkit.data.report_writer import write_report
     from rrgkit.data.sampling import sample_studies
 

@@ -30,12 +30,10 @@ from peft import PeftModel
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from rrgkit.models.config import ModelConfig, parse_model_config
+from rrgkit.models.config import PARAMETER_GROUPS, ModelConfig, parse_model_config
 from rrgkit.models.encoder import VisionEncoder, build_encoder
 from rrgkit.models.lm import apply_lora, load_lm
 from rrgkit.models.mapper import build_mapper
-
-GROUPS = ("vision", "mapper", "lora")
 
 
 @dataclass
@@ -73,8 +71,8 @@ class RRGModel(nn.Module):
         self.config = config
         self.eos_id = int(tokenizer.eos_token_id)
         self.prompt_ids: list[int] = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
-        self._trainable: frozenset[str] = frozenset(GROUPS)
-        self.set_trainable(GROUPS)
+        self._trainable: frozenset[str] = frozenset(PARAMETER_GROUPS)
+        self.set_trainable(PARAMETER_GROUPS)
 
     # ----- parameters -------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -98,9 +96,9 @@ class RRGModel(nn.Module):
         would still drift during stage 1 of the two-stage schedule.
         """
         groups = frozenset(groups)
-        unknown = groups - set(GROUPS)
+        unknown = groups - set(PARAMETER_GROUPS)
         if unknown:
-            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; groups are {', '.join(GROUPS)}")
+            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; groups are {', '.join(PARAMETER_GROUPS)}")
         for p in self.parameters():
             p.requires_grad_(False)
         for name, params in self.parameter_groups().items():
@@ -169,13 +167,17 @@ class RRGModel(nn.Module):
         return embeds, mask, labels
 
     def forward(self, images: Tensor, reports: list[str]) -> Tensor:
-        """Mean LM cross-entropy over the report tokens (incl. EOS) of the batch.
+        """Mean LM cross-entropy over the report tokens (incl. EOS) of the batch."""
+        return self.loss_from_tokens(self.encoder(images), reports)
+
+    def loss_from_tokens(self, visual_tokens: Tensor, reports: list[str]) -> Tensor:
+        """:meth:`forward` from the encoder's output (B, L, D_img): what training uses when the features are cached.
 
         Logits are computed only at the positions that predict report tokens
         (``logits_to_keep``): the vocabulary projection is the largest matmul of
         a small LM, and the soft/text prompt positions carry no label.
         """
-        soft = self.soft_prompts(images)
+        soft = self.mapper(visual_tokens)
         embeds, mask, labels = self.build_inputs(soft, reports)
         k0 = soft.shape[1] + len(self.prompt_ids)
         width = labels.shape[1] - k0  # report positions
@@ -187,11 +189,12 @@ class RRGModel(nn.Module):
     @torch.no_grad()
     def generate(
         self,
-        images: Tensor,
+        images: Tensor | None = None,
         max_new_tokens: int = 96,
         num_beams: int = 1,
         output_scores: bool = False,
         output_attentions: bool = False,
+        visual_tokens: Tensor | None = None,
     ) -> Generation:
         """Write a report per image (greedy, or beam search with ``num_beams`` > 1), in eval mode.
 
@@ -199,12 +202,15 @@ class RRGModel(nn.Module):
         ``prompt_attention`` and ``context_lengths`` (for the token y_t these
         come from the forward pass whose logits chose y_t: its query is the
         last prompt token for y_1 and y_{t-1} afterwards, attending to
-        N + P + t - 1 positions).
+        N + P + t - 1 positions). ``visual_tokens`` (the encoder's output) replaces ``images``
+        where the features are cached.
         """
+        if (images is None) == (visual_tokens is None):
+            raise ValueError("generate needs exactly one of images and visual_tokens")
         if max_new_tokens < 1 or num_beams < 1:
             raise ValueError(f"max_new_tokens and num_beams must be >= 1, got {max_new_tokens}, {num_beams}")
         with self._eval_mode(), self._attention("eager" if output_attentions else None):
-            soft = self.soft_prompts(images)
+            soft = self.mapper(self.encoder(images) if visual_tokens is None else visual_tokens)
             prefix = self._prefix(soft)
             n_soft = soft.shape[1] if output_attentions else None
             if num_beams == 1:
@@ -223,16 +229,18 @@ class RRGModel(nn.Module):
         )
 
     def _greedy(self, prefix: Tensor, max_new_tokens: int, n_soft: int | None):
-        """KV-cache greedy loop over the batch; rows stop at EOS (they keep decoding, unrecorded).
+        """KV-cache greedy loop; a report that has written EOS leaves the batch (its cache rows are dropped).
 
         With ``n_soft`` set, also the attention mass on the first ``n_soft`` positions per token and layer.
+        Every row shares the prefix length, so dropping finished rows changes no other row's arithmetic
+        beyond the batch size its matmuls run at.
         """
         output_attentions = n_soft is not None
         batch = prefix.shape[0]
         ids: list[list[int]] = [[] for _ in range(batch)]
         probs: list[list[float]] = [[] for _ in range(batch)]
         attn: list[list[np.ndarray]] = [[] for _ in range(batch)]
-        done = torch.zeros(batch, dtype=torch.bool, device=prefix.device)
+        active = np.arange(batch)  # original row of each row still decoding
         inputs, past = prefix, None
         cache_kw = self._cache_keyword()
         for _ in range(max_new_tokens):
@@ -240,18 +248,24 @@ class RRGModel(nn.Module):
             step_probs = out.logits[:, -1].float().softmax(-1)
             chosen = step_probs.argmax(-1)
             chosen_p = step_probs.gather(1, chosen[:, None])[:, 0].cpu().numpy()
+            chosen_ids = chosen.cpu().numpy()
             if output_attentions:  # (B, n_layers): last query's mass on the soft prompt, averaged over heads
                 step_attn = torch.stack([a[:, :, -1, :n_soft].float().sum(-1).mean(1) for a in out.attentions], 1)
                 step_attn = step_attn.cpu().numpy()
-            for i in np.flatnonzero(~done.cpu().numpy()):
-                ids[i].append(int(chosen[i]))
-                probs[i].append(float(chosen_p[i]))
+            for row, i in enumerate(active):
+                ids[i].append(int(chosen_ids[row]))
+                probs[i].append(float(chosen_p[row]))
                 if output_attentions:
-                    attn[i].append(step_attn[i])
-            done |= chosen == self.eos_id
-            if bool(done.all()):
+                    attn[i].append(step_attn[row])
+            going = chosen_ids != self.eos_id
+            if not going.any():
                 break
-            inputs, past = self._embed(chosen[:, None]).to(prefix.dtype), out[cache_kw]
+            past = out[cache_kw]
+            if not going.all():
+                keep = torch.from_numpy(np.flatnonzero(going)).to(prefix.device)
+                past.batch_select_indices(keep)
+                chosen, active = chosen[keep], active[going]
+            inputs = self._embed(chosen[:, None]).to(prefix.dtype)
         return (
             ids,
             [np.asarray(p, dtype=np.float64) for p in probs],

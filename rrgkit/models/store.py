@@ -8,12 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from rrgkit.runs import PACKAGE_DIR
-
-
-def models_root() -> Path:
-    """Where converted models live: ``$RRGKIT_MODELS`` or ``data/models/`` in the repository."""
-    return Path(os.environ.get("RRGKIT_MODELS", PACKAGE_DIR.parent / "data" / "models"))
+from rrgkit.paths import models_root
 
 
 def made_once(name: str, marker: str, make: Callable[[Path], None]) -> Path:

@@ -1,6 +1,10 @@
-"""Training: one loop for every fine-tuning schedule, checkpoints and resume, pretraining.
+"""Training: one core for every loop, fine-tuning schedules as phases, pretraining, generation.
 
-``rrgkit train --config configs/smoke.yaml`` runs :func:`rrgkit.training.loop.train`;
-the schedule (frozen, one-stage, two-stage, long-stage, curriculum) is data in the
-config, resolved by :mod:`rrgkit.training.schedule`.
+:mod:`rrgkit.training.engine` is the core (shuffling and length buckets, warm-up + cosine,
+clipping, precision, checkpoints and exact resume, several processes); fine-tuning
+(:mod:`rrgkit.training.finetune`), the three pretrainings (:mod:`rrgkit.training.pretrain`) and the
+data chapter's image probe are tasks it runs. A config is parsed once into a typed
+:class:`rrgkit.training.config.TrainConfig`; its schedule is a list of phases
+(:mod:`rrgkit.training.schedule`). ``rrgkit train --config configs/smoke.yaml`` runs
+:func:`rrgkit.training.finetune.train`.
 """

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrgkit.training.evaluate import generate_split
+    from rrgkit.training.generation import generate_split
 
     if args.batch_size < 1 or (args.num_beams is not None and args.num_beams < 1):
         raise ValueError("--batch-size and --num-beams must be positive integers")

@@ -12,14 +12,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, help="contrastive: image-report encoder; labels: encoder on the 14 observation labels; lm: from-scratch GPT-2 on reports")
     parser.add_argument("--config", help="pretraining config YAML (see configs/pretrain_*.yaml); defaults if omitted")
     parser.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. optim.epochs=1 out=runs/pre")
+    parser.add_argument("--resume", action="store_true", help="continue the run in `out` from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrgkit.training.pretrain import load_pretrain_config, pretrain_contrastive, pretrain_labels, pretrain_lm
+    from rrgkit.training.pretrain import PRETRAIN, load_pretrain_config
 
     config = load_pretrain_config(args.kind, args.config, args.overrides)
-    fn = {"contrastive": pretrain_contrastive, "labels": pretrain_labels, "lm": pretrain_lm}[args.kind]
-    summary = fn(config, progress=not args.no_progress)
+    summary = PRETRAIN[args.kind](config, resume=args.resume, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     return 0

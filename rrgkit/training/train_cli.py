@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rrgkit.training.config import load_config
-    from rrgkit.training.loop import train
+    from rrgkit.training.finetune import train
 
     config = load_config(args.config, args.overrides)
     metrics = train(config, resume=args.resume, progress=not args.no_progress)
@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
 
         print(format_table(metrics, [n for n in HEADLINE_METRICS if n in metrics["metrics"]]))
         print(f"best epoch {metrics['best_epoch']} (validation {metrics['select_by']} = {metrics['best_val']:.4f}); "
-              f"run folder {config['out']}")
+              f"run folder {config.out}")
     return 0

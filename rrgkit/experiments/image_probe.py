@@ -3,13 +3,14 @@
 A benchmark on which a CNN reads every label perfectly cannot separate fine-tuning schedules; one
 on which it reads nothing cannot teach a report generator to look. :func:`image_probe` trains a
 small CNN (four conv blocks with BatchNorm, multi-label BCE over the 13 pathologies) on the train
-split and reports, per observation on the test split, the AUROC of definite positives (label 1)
+split — with the training core every other model uses (:func:`rrgkit.training.engine.fit`) — and reports, per observation on the test split, the AUROC of definite positives (label 1)
 against studies without the finding (0 or blank), with a 95% bootstrap interval, and the same for
 uncertain (-1) studies, whose signs are drawn subtler.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from torch import nn
 
 from rrgkit.labels import CHEXPERT_OBSERVATIONS, PATHOLOGIES
 from rrgkit.seed import seed_everything
+from rrgkit.training.engine import LoopSettings, fit
+from rrgkit.training.schedule import Phase
 
 COLUMNS = [CHEXPERT_OBSERVATIONS.index(name) for name in PATHOLOGIES]
 
@@ -59,6 +62,35 @@ def _auroc_with_ci(scores: np.ndarray, positive: np.ndarray, negative: np.ndarra
     return {"auroc": float(roc_auc_score(y, s)), "ci_low": float(low), "ci_high": float(high), "n_pos": len(pos)}
 
 
+class _ProbeTask:
+    """The probe CNN on images held in memory, for the training core."""
+
+    def __init__(self, net: nn.Module, images: torch.Tensor, targets: torch.Tensor, epochs: int) -> None:
+        self.net, self.images, self.targets = net, images, targets
+        self.phases = [Phase("probe", epochs, frozenset({"probe"}))]
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"probe": list(self.net.parameters())}
+
+    def state_module(self) -> nn.Module:
+        return self.net
+
+    def n_items(self) -> int:
+        return len(self.images)
+
+    def lengths(self, phase: Phase) -> None:
+        return None
+
+    def start_epoch(self, phase: Phase) -> None:
+        self.net.train()
+
+    def loss(self, indices: list[int], phase: Phase) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(self.net(self.images[indices]), self.targets[indices])
+
+    def validate(self, phase: Phase) -> None:
+        return None
+
+
 def image_probe(manifest: str | Path, image_size: int, epochs: int = 10, seed: int = 0, batch_size: int = 32,
                 lr: float = 2e-3, n_boot: int = 200) -> pd.DataFrame:
     """Train the probe on the train split; per-observation test AUROC for positives and for uncertain studies."""
@@ -69,19 +101,12 @@ def image_probe(manifest: str | Path, image_size: int, epochs: int = 10, seed: i
     x_test, y_test = _split(manifest, "test", image_size)
     mean = x_train.mean()
     x_train, x_test = (x_train - mean) * 5, (x_test - mean) * 5  # centre and stretch: the signs are faint
-    targets = torch.tensor(y_train == 1, dtype=torch.float32)
-    net = probe_network()
-    optimizer = torch.optim.Adam(net.parameters(), lr)
-    generator = torch.Generator().manual_seed(seed)
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x_train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            loss = nn.functional.binary_cross_entropy_with_logits(net(x_train[index]), targets[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    task = _ProbeTask(probe_network(), x_train, torch.tensor(y_train == 1, dtype=torch.float32), epochs)
+    settings = LoopSettings(batch_size=batch_size, lrs={"probe": lr}, weight_decay=0.0, warmup_frac=0.0, grad_clip=None,
+                            checkpoint_every=10**9, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        fit(task, settings, Path(folder), progress=False, desc="image probe")
+    net = task.net
     net.eval()
     with torch.no_grad():
         scores = torch.sigmoid(net(x_test)).numpy()

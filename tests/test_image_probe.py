@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rrgkit.data.embedded import build_phantom
-from rrgkit.data.validity import _auroc_with_ci, image_probe
+from rrgkit.experiments.image_probe import _auroc_with_ci, image_probe
 
 
 def test_auroc_interval_brackets_the_estimate():

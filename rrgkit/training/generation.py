@@ -1,7 +1,9 @@
 """Generate reports for a split with a model in memory or a finished run on disk.
 
-Validation during training and ``rrgkit generate`` share :func:`generate_reports`,
-so the reports scored for model selection are produced exactly like the test ones.
+Validation during training, the test split and ``rrgkit generate`` share :func:`generate_reports`,
+so the reports scored for model selection are produced exactly like the test ones. Batches are
+generated greedily with a KV cache; a report that has ended leaves its batch
+(:meth:`rrgkit.models.rrg.RRGModel.generate`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from rrgkit.training.checkpoint import checkpoint_folder, load_weights
 
 def generate_reports(model, dataset, indices: list[int] | None = None, batch_size: int = 16,
                      max_new_tokens: int = 64, num_beams: int = 1, progress: bool = True,
-                     desc: str = "generate") -> list[dict]:
+                     desc: str = "generate", visual_tokens: torch.Tensor | None = None) -> list[dict]:
     """Generate for ``dataset[i]`` (all items if ``indices`` is None); one row per study.
 
     Rows: ``id``, ``generated``, ``reference`` (findings), ``token_prob_mean`` (the
     paper's average token confidence, Eq. 4) and ``labels`` (the manifest's 14 labels,
-    NaN for blank).
+    NaN for blank). ``visual_tokens`` (the encoder's output for every item of ``dataset``)
+    skips the encoder, while it is frozen and its features are cached.
     """
     from rrgkit.data.loader import collate_reports
 
@@ -34,10 +37,13 @@ def generate_reports(model, dataset, indices: list[int] | None = None, batch_siz
     device = next(model.parameters()).device
     try:
         for start in tqdm(range(0, len(indices), batch_size), desc=desc, disable=not progress, leave=False):
-            batch = collate_reports([dataset[i] for i in indices[start:start + batch_size]])
+            chunk = indices[start:start + batch_size]
+            batch = collate_reports([dataset[i] for i in chunk])
+            inputs = ({"visual_tokens": visual_tokens[chunk].to(device)} if visual_tokens is not None
+                      else {"images": batch["image"].to(device)})
             with torch.no_grad():
-                out = model.generate(batch["image"].to(device), max_new_tokens=max_new_tokens,
-                                     num_beams=num_beams, output_scores=True, output_attentions=False)
+                out = model.generate(**inputs, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                     output_scores=True, output_attentions=False)
             probs = out.token_probs or [None] * len(out.texts)
             for j, text in enumerate(out.texts):
                 p = probs[j]
@@ -64,19 +70,23 @@ def write_predictions(rows: list[dict], path: Path) -> None:
 
 
 def load_run_model(run_dir: Path, which: str = "best"):
-    """Rebuild a run's model from its ``config.json`` and load the ``best`` (or ``last``) checkpoint."""
+    """Rebuild a run's model from its ``config.json`` and load the ``best`` (or ``last``) checkpoint.
+
+    Returns the model and the run's :class:`rrgkit.training.config.TrainConfig`.
+    """
     from rrgkit.models.rrg import build_model
+    from rrgkit.training.config import parse_config
 
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
     if not config_file.exists():
         raise FileNotFoundError(f"{config_file} not found; is {run_dir} a run folder written by `rrgkit train`?")
-    config = json.loads(config_file.read_text())
+    config = parse_config(json.loads(config_file.read_text()), str(config_file))
     folder = run_dir / "checkpoints" / which
     if checkpoint_folder(folder) is None:
         raise FileNotFoundError(f"no {which!r} checkpoint in {run_dir / 'checkpoints'}; train (or resume) the run first")
-    model = build_model({"model": config["model"]})
-    load_weights(folder, model)
+    model = build_model(config.model)
+    load_weights(folder, model, model.parameter_groups())
     return model, config
 
 
@@ -86,10 +96,9 @@ def generate_split(run_dir: Path, split: str, out_jsonl: Path, batch_size: int =
     from rrgkit.data.loader import ManifestDataset
 
     model, config = load_run_model(run_dir)
-    data = config["data"]
-    dataset = ManifestDataset(data["manifest"], split, data["image_size"], views=data["views"], augment=False,
-                              cache=False)
-    rows = generate_reports(model, dataset, batch_size=batch_size, max_new_tokens=config["eval"]["max_new_tokens"],
-                            num_beams=num_beams or config["eval"]["num_beams"], progress=progress, desc=split)
+    dataset = ManifestDataset(config.data.manifest_path, split, config.data.image_size, views=config.data.views,
+                              augment=False, cache=False)
+    rows = generate_reports(model, dataset, batch_size=batch_size, max_new_tokens=config.eval.max_new_tokens,
+                            num_beams=num_beams or config.eval.num_beams, progress=progress, desc=split)
     write_predictions(rows, out_jsonl)
     return rows
