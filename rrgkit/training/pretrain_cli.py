@@ -16,10 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rrgkit.data.embedded import BuildFolderError
     from rrgkit.training.pretrain import load_pretrain_config, pretrain_contrastive, pretrain_labels, pretrain_lm
 
     config = load_pretrain_config(args.kind, args.config, args.overrides)
     fn = {"contrastive": pretrain_contrastive, "labels": pretrain_labels, "lm": pretrain_lm}[args.kind]
-    summary = fn(config, progress=not args.no_progress)
+    try:
+        summary = fn(config, progress=not args.no_progress)
+    except BuildFolderError as exc:
+        raise ValueError(exc.for_config()) from exc
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     return 0

@@ -13,11 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rrgkit.data.embedded import BuildFolderError
     from rrgkit.training.config import load_config
     from rrgkit.training.loop import train
 
     config = load_config(args.config, args.overrides)
-    metrics = train(config, resume=args.resume, progress=not args.no_progress)
+    try:
+        metrics = train(config, resume=args.resume, progress=not args.no_progress)
+    except BuildFolderError as exc:
+        raise ValueError(exc.for_config()) from exc
     if metrics:
         from rrgkit.evaluation.score import HEADLINE_METRICS, format_table
 
