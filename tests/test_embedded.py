@@ -126,3 +126,24 @@ def test_most_common_report_takes_the_modal_label_vector_first():
     with pytest.raises(ValueError, match="no 'test' reports"):
         most_common_report(frame, "test")
 
+
+def test_bundled_configs_never_build_two_datasets_into_one_folder():
+    """A folder holding another build is refused, so two bundled configs must not build different sets in one folder
+    (configs/full.yaml once shared data/phantom/full with the data chapter's larger set)."""
+    import yaml
+
+    from rrgkit.profiles import PROFILE_DIR, REPO_ROOT
+
+    builds: dict[str, set] = {}
+    for path in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
+        data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+        if data.get("build"):
+            spec = data["build"]
+            key = (spec["dataset"], spec.get("n"), spec.get("size", data.get("image_size")), spec.get("seed", 0))
+            builds.setdefault(str(data["manifest"]).rsplit("/", 1)[0], set()).add((key, path.name))
+    for path in sorted(PROFILE_DIR.glob("*.yaml")):  # the data chapter builds data/phantom/<profile> (its seed: 0)
+        chapter = yaml.safe_load(path.read_text())["notebooks"]["01_data"]
+        key = ("phantom", chapter["n_studies"], chapter["image_size"], 0)
+        builds.setdefault(f"data/phantom/{path.stem}", set()).add((key, f"01_data ({path.name})"))
+    shared = {folder: users for folder, users in builds.items() if len({key for key, _ in users}) > 1}
+    assert not shared
