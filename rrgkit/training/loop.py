@@ -185,7 +185,7 @@ def train(config: dict, resume: bool = False, progress: bool = True) -> dict:
     of a finished run); without it an ``out`` that already holds a checkpoint is an
     error, so a run is never silently overwritten.
     """
-    from rrgkit.data.loader import ManifestDataset, collate_reports
+    from rrgkit.data.loader import ManifestDataset, check_images, collate_reports
     from rrgkit.models.rrg import build_model
 
     config = validate_config(copy.deepcopy(config), "train config")
@@ -227,6 +227,7 @@ def train(config: dict, resume: bool = False, progress: bool = True) -> dict:
     if empty:
         raise ValueError(f"{data_cfg['manifest']} has no {' or '.join(empty)} studies; training needs train, val and "
                          "test splits (rebuild the dataset or fix the manifest's split column)")
+    check_images(dataset.values())
     optimizer = build_optimizer(model.parameter_groups(), optim_cfg)
     trainable = [p for group in model.parameter_groups().values() for p in group]
     accum = optim_cfg["grad_accum"]
