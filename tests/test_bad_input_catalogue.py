@@ -134,6 +134,11 @@ def error_line(err: str) -> str:
     return lines[0]
 
 
+def expect(condition: bool, failure: str) -> None:
+    """An assertion usable in a case's ``then`` lambda."""
+    assert condition, failure
+
+
 def run_cli(argv: list[str]) -> int:
     """``main(argv)`` as the console script ends: argparse's usage errors exit through SystemExit."""
     try:
@@ -283,7 +288,7 @@ def score_line_not_json_names_the_line(ws):
 def score_line_without_text_names_the_ids(ws):
     pred, ref = _pair(ws, preds=[PREDS[0], {"id": "b", "text": "Normal heart."}, {"id": "c"}])
     return Call(_score(pred, ref), 2, [str(pred), "'findings'", "'b'", "'c'"], [pred, ref],
-                lambda: not (ws.tmp / "metrics.json").exists() or pytest.fail("metrics written"))
+                then=lambda: expect(not (ws.tmp / "metrics.json").exists(), "metrics were written"))
 
 
 @case()
@@ -390,12 +395,16 @@ def _interrupted_build(ws, out: Path) -> None:
     assert (out / "images").is_dir() and not (out / "build.json").exists()
 
 
+def _built_n(out: Path) -> int:
+    return json.loads((out / "build.json").read_text())["config"]["n"]
+
+
 @case()
 def build_after_an_interrupted_build_finishes_it(ws):
     out = ws.tmp / "half"
     _interrupted_build(ws, out)
     return Call(_build(out, "--n", "20", "--size", "64"), 0, ["manifest:"],
-                then=lambda: json.loads((out / "build.json").read_text())["config"]["n"] == 20 or pytest.fail())
+                then=lambda: expect(_built_n(out) == 20, "not the asked-for build"))
 
 
 @case()
@@ -410,7 +419,7 @@ def build_force_clears_an_interrupted_build(ws):
     out = ws.tmp / "half"
     _interrupted_build(ws, out)
     return Call(_build(out, "--n", "8", "--size", "64", "--force"), 0, ["manifest:"],
-                then=lambda: json.loads((out / "build.json").read_text())["config"]["n"] == 8 or pytest.fail())
+                then=lambda: expect(_built_n(out) == 8, "not the asked-for build"))
 
 
 @case()
@@ -549,7 +558,7 @@ def train_resume_without_a_run_says_it_starts_one(ws):
     out = ws.tmp / "new-run"
     return Call([*train_args(ws.phantom() / "manifest.csv", out, "schedule.preset=frozen", "schedule.epochs=1"),
                  "--resume"], 0, [f"{out}: no checkpoint to resume; starting a new run"], [ws.phantom()],
-                lambda: (out / "metrics.json").exists() or pytest.fail("no run"))
+                then=lambda: expect((out / "metrics.json").exists(), "the new run did not finish"))
 
 
 # ---------------------------------------------------------------- rrgkit generate
@@ -591,11 +600,12 @@ def generate_corrupt_checkpoint(ws):
 def generate_says_what_it_loaded(ws):
     run, out = ws.run(), ws.tmp / "p.jsonl"
 
-    def honest():
-        assert len(out.read_text().splitlines()) == 6
+    def one_report_per_test_study():
+        splits = pd.read_csv(ws.phantom() / "manifest.csv", dtype=str)["split"]
+        assert len(out.read_text().splitlines()) == (splits == "test").sum()
 
     return Call(["generate", "--run", str(run), "--out", str(out), "--no-progress"], 0,
-                [f"trained weights from {run / 'checkpoints' / 'best'}"], [run, ws.phantom()], honest,
+                [f"trained weights from {run / 'checkpoints' / 'best'}"], [run, ws.phantom()], one_report_per_test_study,
                 absent=["random initialisation"])
 
 
