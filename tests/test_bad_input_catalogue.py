@@ -374,6 +374,18 @@ def build_over_a_different_build_needs_force(ws):
                 [str(other), "n=40", "n=12", "--force"], [other])
 
 
+def _built_n(out: Path) -> int:
+    return json.loads((out / "build.json").read_text())["config"]["n"]
+
+
+@case()
+def build_force_replaces_a_different_build_and_says_so(ws):
+    other = ws.phantom_copy()
+    return Call(_build(other, "--n", "12", "--size", "64", "--seed", "1", "--force"), 0,
+                [f"replacing the build phantom n=40 size=64 seed=1 in {other}"],
+                then=lambda: expect(_built_n(other) == 12, "not the asked-for build"))
+
+
 def _interrupted_build(ws, out: Path) -> None:
     """Ctrl-C a build after a few images (as a kill would leave it)."""
     import rrgkit.data.embedded as embedded
@@ -393,10 +405,6 @@ def _interrupted_build(ws, out: Path) -> None:
         except KeyboardInterrupt:
             pass
     assert (out / "images").is_dir() and not (out / "build.json").exists()
-
-
-def _built_n(out: Path) -> int:
-    return json.loads((out / "build.json").read_text())["config"]["n"]
 
 
 @case()
@@ -636,6 +644,12 @@ def unknown_command(ws):
     return Call(["trian"], 2, ["'trian'"])
 
 
+def test_rrgkit_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.setenv("RRGKIT_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        main(["label", "nope.csv", "--text-column", "findings", "--out", "labels.csv"])
+
+
 # ---------------------------------------------------------------- real processes: kill -9, Ctrl-C
 
 
@@ -677,7 +691,8 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_continue(phantom_build, tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     line = error_line(err)
-    step = json.loads((tmp_path / "run" / "checkpoints" / "last" / "progress.json").read_text())["step"]
+    last = next(p for p in (tmp_path / "run" / "checkpoints").glob("last*/progress.json"))  # last.old mid-swap
+    step = json.loads(last.read_text())["step"]
     resume = shlex.join(["rrgkit", *[a for a in argv if a != "--no-progress"], "--resume"])
     assert line == f"rrgkit train: interrupted at step {step}; continue with: {resume}"
     assert digest(phantom_build) == before
