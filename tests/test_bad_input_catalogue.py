@@ -691,7 +691,8 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_continue(phantom_build, tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     line = error_line(err)
-    last = next(p for p in (tmp_path / "run" / "checkpoints").glob("last*/progress.json"))  # last.old mid-swap
+    checkpoints = tmp_path / "run" / "checkpoints"
+    last = next(p for p in (checkpoints / "last", checkpoints / "last.old") if p.exists()) / "progress.json"  # .old: mid-swap
     step = json.loads(last.read_text())["step"]
     resume = shlex.join(["rrgkit", *[a for a in argv if a != "--no-progress"], "--resume"])
     assert line == f"rrgkit train: interrupted at step {step}; continue with: {resume}"
