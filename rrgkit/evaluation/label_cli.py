@@ -9,9 +9,8 @@ the command says how many rows had no text.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm

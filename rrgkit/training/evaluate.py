@@ -100,8 +100,7 @@ def generate_split(run_dir: Path, split: str, out_jsonl: Path, batch_size: int =
 
     run_dir = Path(run_dir)
     data = run_config(run_dir)["data"]
-    checkpoints = run_dir / "checkpoints"
-    refuse_output_over_inputs(out_jsonl, [run_dir / "config.json", data["manifest"], *checkpoints.rglob("*")])
+    refuse_output_over_inputs(out_jsonl, [run_dir / "config.json", data["manifest"], *(run_dir / "checkpoints").rglob("*")])
     model, config = load_run_model(run_dir)
     dataset = ManifestDataset(data["manifest"], split, data["image_size"], views=data["views"], augment=False,
                               cache=False)
