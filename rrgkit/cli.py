@@ -47,7 +47,7 @@ def dispatch(commands: dict[str, tuple[str, str]], argv: list[str], prog: str, d
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point. User errors print one line; RRGKIT_DEBUG=1 shows the traceback."""
+    """Console-script entry point. User errors print one line (exit 2); RRGKIT_DEBUG=1 shows the traceback."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         return dispatch(COMMANDS, argv, "rrgkit", "rrgkit: reproduce LMM fine-tuning for radiology report generation.")
@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"rrgkit: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT; `rrgkit train` says how to resume
+        if os.environ.get("RRGKIT_DEBUG"):
+            raise
+        print("rrgkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

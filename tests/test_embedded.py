@@ -8,7 +8,7 @@ from PIL import Image
 
 from rrgkit.cli import main
 from rrgkit.data.curation import comparison_cites_prior
-from rrgkit.data.embedded import build_iu_phantom, build_phantom, load_studies, most_common_report
+from rrgkit.data.embedded import BuildFolderError, build_iu_phantom, build_phantom, load_studies, most_common_report
 from rrgkit.data.manifest import SEP, image_paths, read_manifest
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
 
@@ -70,7 +70,9 @@ def test_reuse_rebuild_and_determinism(phantom, tmp_path):
     assert twin.read_bytes() == phantom.read_bytes()
     first = read_manifest(twin)["images"].iloc[0].split(SEP)[0]
     assert (twin.parent / first).read_bytes() == (phantom.parent / first).read_bytes()
-    other = build_phantom(tmp_path / "twin", n=12, size=64, seed=4, lateral=False)
+    with pytest.raises(BuildFolderError, match=r"holds the build phantom n=40 size=64 seed=3, not the one asked for \(phantom n=12 size=64 seed=4 frontal-only\)"):
+        build_phantom(tmp_path / "twin", n=12, size=64, seed=4, lateral=False)
+    other = build_phantom(tmp_path / "twin", n=12, size=64, seed=4, lateral=False, force=True)
     frame = read_manifest(other)
     assert set(frame["views"]) <= {"PA", "AP"} and len(list((tmp_path / "twin" / "images").iterdir())) == len(frame)
     assert json.loads((tmp_path / "twin" / "build.json").read_text())["config"]["n"] == 12
@@ -123,3 +125,26 @@ def test_most_common_report_takes_the_modal_label_vector_first():
     assert most_common_report(frame) == "Lungs clear."
     with pytest.raises(ValueError, match="no 'test' reports"):
         most_common_report(frame, "test")
+
+
+def test_bundled_configs_never_build_two_datasets_into_one_folder():
+    """A folder holding another build is refused, so two bundled configs must not build different sets in one folder
+    (configs/full.yaml once shared data/phantom/full with the data chapter's larger set)."""
+    import yaml
+
+    from rrgkit.paths import profile_dir, project_root
+
+    REPO_ROOT, PROFILE_DIR = project_root(), profile_dir()
+    builds: dict[str, set] = {}
+    for path in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
+        data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+        if data.get("build"):
+            spec = data["build"]
+            key = (spec["dataset"], spec.get("n"), spec.get("size", data.get("image_size")), spec.get("seed", 0))
+            builds.setdefault(str(data["manifest"]).rsplit("/", 1)[0], set()).add((key, path.name))
+    for path in sorted(PROFILE_DIR.glob("*.yaml")):  # the data chapter builds data/phantom/<profile> (its seed: 0)
+        chapter = yaml.safe_load(path.read_text())["notebooks"]["01_data"]
+        key = ("phantom", chapter["n_studies"], chapter["image_size"], 0)
+        builds.setdefault(f"data/phantom/{path.stem}", set()).add((key, f"01_data ({path.name})"))
+    shared = {folder: users for folder, users in builds.items() if len({key for key, _ in users}) > 1}
+    assert not shared

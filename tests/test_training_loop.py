@@ -140,7 +140,7 @@ def score_reports(preds, refs, ref_labels=None, seed=0, meteor=True, backends=Tr
 
 MODULES = {
     "rrgkit.models.rrg": {"build_model": lambda cfg: StandIn(cfg.mapper.dropout)},
-    "rrgkit.data.loader": {"ManifestDataset": Data, "collate_reports": collate_reports},
+    "rrgkit.data.loader": {"ManifestDataset": Data, "collate_reports": collate_reports, "check_images": lambda datasets: None},
     "rrgkit.evaluation.labeler": {"label_reports": label_reports},
     "rrgkit.evaluation.score": {"score_reports": score_reports},
 }

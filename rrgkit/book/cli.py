@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         result = build_book(args.profile, args.root or project_root(), only=args.only, html=not args.no_html, timeout=args.timeout, log=lambda m: print(m, flush=True))
     except BookBuildError as exc:
         print(f"rrgkit book: FAILED: {exc}", file=sys.stderr)
-        return 1
+        return 2  # like every rrgkit command that cannot do what it was asked
     print(f"book built in {time.perf_counter() - start:.0f} s" + ("" if args.no_html else f": {result.html_dir / 'index.html'}"))
     return 0

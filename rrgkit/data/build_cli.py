@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, rendering and the 7:1:2 split (default 0)")
     parser.add_argument("--no-lateral", action="store_true", help="frontal images only (no lateral view)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if build.json says the folder is up to date")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the build in --out (another config, or an interrupted one), or rebuild an up-to-date one")
 
 
 def run(args: argparse.Namespace) -> int:

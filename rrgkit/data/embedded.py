@@ -9,12 +9,15 @@
 Both pass the paper's curation (:func:`rrgkit.data.curation.curate_manifest`, laterals kept after the
 frontal) before any pixel is rendered, and write ``manifest.csv``, ``images/*.png`` (8-bit grayscale),
 ``curation.json`` (the funnel) and ``build.json`` (config and rrgkit source hash; written last). A folder
-whose ``build.json`` matches the config and source is reused, not rebuilt.
+whose ``build.json`` matches the config and source is reused, not rebuilt. A folder holding another build is
+never replaced without ``force``, and ``build.partial.json`` (the config, written first) lets an interrupted
+build be recognised as ours: finished by the same command, cleared by ``force``.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -33,21 +36,107 @@ from rrgkit.phantom.state import Study
 from rrgkit.runs import DATA_SOURCES, source_hash, write_json
 
 BUILD_FILE = "build.json"
+PARTIAL_FILE = "build.partial.json"
+"""Written before the first image and removed after ``build.json``: marks a folder as an unfinished build of ours."""
 IU_SOURCE = "iu-phantom"
 PHANTOM_SOURCE = "phantom"
 
 
-def _reusable(out: Path, config: dict, force: bool) -> bool:
-    """True when ``out`` already holds this build; otherwise clear our previous build (never a foreign folder)."""
-    record = out / BUILD_FILE
-    if record.exists():
-        previous = json.loads(record.read_text())
-        if not force and previous == {"config": config, "source_hash": source_hash(DATA_SOURCES)} and (out / "manifest.csv").exists():
+class BuildFolderError(ValueError):
+    """``out`` holds something other than the build asked for: another build, the unfinished build of another
+    config, or files rrgkit did not write. Replacing a build needs ``--force``; a foreign folder is never cleared.
+
+    The default message is for ``rrgkit data build``; :meth:`for_config` words the fix for a config's ``data.build``.
+    """
+
+    def __init__(self, out: Path, holds: dict | None, wanted: dict, finished: bool = True) -> None:
+        self.out, self.holds, self.wanted, self.finished = out, holds, wanted, finished
+        if holds is None:
+            message = f"{out}: folder is not empty and holds no {BUILD_FILE}; give `rrgkit data build --out` an empty or new folder"
+        else:
+            message = (f"{out} holds {self._what()}, not the one asked for ({describe(wanted)}); "
+                       f"pass --force to replace it, or give another --out")
+        super().__init__(message)
+
+    def _what(self) -> str:
+        if self.holds is None:
+            return "files that are not an rrgkit build"
+        return f"{'the build' if self.finished else 'an unfinished build of'} {describe(self.holds)}"
+
+    def for_config(self) -> str:
+        """The same refusal for ``data.manifest`` + ``data.build`` in a training or pretraining config."""
+        replace = f"replace it with `{build_command(self.wanted, self.out)} --force`"
+        if self.holds is None:
+            fix = "point data.manifest at a new folder, or use the manifest there as it is with data.build=null"
+        elif self.finished:
+            fix = f"use the existing build with data.build=null, or {replace}"
+        else:
+            fix = replace
+        return f"{self.out} holds {self._what()}, but data.build asks for {describe(self.wanted)}; {fix}"
+
+
+def describe(config: dict) -> str:
+    """A build config in one phrase, e.g. ``phantom n=40 size=64 seed=1``."""
+    n = "all" if config["n"] is None else config["n"]
+    return f"{config['dataset']} n={n} size={config['size']} seed={config['seed']}" + ("" if config["lateral"] else " frontal-only")
+
+
+def build_command(config: dict, out: Path) -> str:
+    """The ``rrgkit data build`` command line that makes this build in ``out``."""
+    argv = ["rrgkit", "data", "build", config["dataset"], "--out", str(out)]
+    argv += [] if config["n"] is None else ["--n", str(config["n"])]
+    argv += ["--size", str(config["size"]), "--seed", str(config["seed"])]
+    return shlex.join(argv + ([] if config["lateral"] else ["--no-lateral"]))
+
+
+def rebuild_command(out: str | Path) -> str | None:
+    """The exact ``rrgkit data build ... --force`` that remakes ``out`` as it was built, or None without a build.json."""
+    record = _read_record(Path(out) / BUILD_FILE)
+    return None if record is None else f"{build_command(record['config'], Path(out))} --force"
+
+
+def _read_record(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); delete the folder {path.parent} and build it again") from None
+
+
+def _clear(out: Path) -> None:
+    """Remove what a build writes (and its temporary files), nothing else."""
+    shutil.rmtree(out / "images", ignore_errors=True)
+    for name in (BUILD_FILE, PARTIAL_FILE, "manifest.csv", "curation.json"):
+        (out / name).unlink(missing_ok=True)
+    for tmp in out.glob("*.tmp"):  # pathlib's * matches the hidden names of rrgkit.files too
+        tmp.unlink()
+
+
+def _prepare(out: Path, config: dict, force: bool) -> bool:
+    """True when ``out`` already holds this build; otherwise clear it and mark it as this build, unfinished.
+
+    A finished or unfinished build of another config is replaced only with ``force``; a folder without
+    either record is not rrgkit's and is never cleared. The same config built by an older rrgkit (another
+    source hash) is rebuilt, as the library changed.
+    """
+    record, partial = _read_record(out / BUILD_FILE), _read_record(out / PARTIAL_FILE)
+    if record is not None:
+        if record["config"] == config and not force and record["source_hash"] == source_hash(DATA_SOURCES) \
+                and (out / "manifest.csv").exists():
             return True
-        record.unlink()
-        shutil.rmtree(out / "images", ignore_errors=True)
+        if record["config"] != config:
+            if not force:
+                raise BuildFolderError(out, record["config"], config)
+            print(f"replacing the build {describe(record['config'])} in {out}")
+    elif partial is not None:
+        if partial["config"] != config and not force:
+            raise BuildFolderError(out, partial["config"], config, finished=False)
     elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out}: folder is not empty and holds no {BUILD_FILE}; give `rrgkit data build --out` an empty or new folder")
+        raise BuildFolderError(out, None, config)
+    _clear(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / PARTIAL_FILE, {"config": config})
     return False
 
 
@@ -85,6 +174,7 @@ def _materialise(out: Path, config: dict, studies: list[Study], frame: pd.DataFr
     manifest = write_manifest(curated, out / "manifest.csv")
     write_json(out / "curation.json", {"dataset": config["dataset"], "keep_lateral": config["lateral"], "funnel": funnel})
     write_json(out / BUILD_FILE, {"config": config, "source_hash": source_hash(DATA_SOURCES)})
+    (out / PARTIAL_FILE).unlink()
     return manifest
 
 
@@ -108,7 +198,7 @@ def build_phantom(out: str | Path, n: int, size: int, seed: int, lateral: bool =
     _check(n, size, seed)
     out = Path(out)
     config = {"dataset": PHANTOM_SOURCE, "n": n, "size": size, "seed": seed, "lateral": lateral}
-    if _reusable(out, config, force):
+    if _prepare(out, config, force):
         return out / "manifest.csv"
     studies = sample_studies(n, seed)
     writer_rng = np.random.default_rng([seed, 1])
@@ -147,7 +237,7 @@ def build_iu_phantom(out: str | Path, size: int, seed: int, lateral: bool = True
     _check(n, size, seed)
     out = Path(out)
     config = {"dataset": IU_SOURCE, "n": n, "size": size, "seed": seed, "lateral": lateral}
-    if _reusable(out, config, force):
+    if _prepare(out, config, force):
         return out / "manifest.csv"
     reports, studies = _iu_studies(n, seed)
     texts = [{"findings": f, "impression": i, "comparison": c}
@@ -178,7 +268,7 @@ def load_studies(out: str | Path) -> dict[str, Study]:
         study = studies.get(study_id)
         if study is None or study.view != views.split(SEP)[0] or not np.array_equal(study.labels, labels[row], equal_nan=True):
             raise RuntimeError(f"{out}: study {study_id!r} re-drawn by this rrgkit differs from the built one; "
-                               f"rebuild with `rrgkit data build {config['dataset']} --out {out} --force` (same options)")
+                               f"rebuild with `{rebuild_command(out)}`")
     return studies
 
 

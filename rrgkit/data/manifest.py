@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrgkit.files import atomic_write_text
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
 
 TEXT_COLUMNS = ("id", "images", "views", "findings", "impression", "comparison", "split", "source")
@@ -74,15 +75,12 @@ def validate_manifest(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFr
 
 
 def write_manifest(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Validate and write a manifest CSV (columns in schema order, extras after)."""
+    """Validate and write a manifest CSV (columns in schema order, extras after), atomically."""
     path = Path(path)
     frame = validate_manifest(frame, str(path))
     extras = [c for c in frame.columns if c not in COLUMNS]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame[list(COLUMNS) + extras].to_csv(tmp, index=False, float_format="%.0f", lineterminator="\n")
-    tmp.replace(path)
-    return path
+    text = frame[list(COLUMNS) + extras].to_csv(index=False, float_format="%.0f", lineterminator="\n")
+    return atomic_write_text(path, text)
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

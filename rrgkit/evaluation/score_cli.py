@@ -3,7 +3,9 @@
 Both files are JSONL or CSV with an ``id`` column and a text column. The text
 column is ``--text-column`` if given, else ``findings`` if the file has one, else
 ``report`` (the paper generates the FINDINGS section; a manifest has ``findings``).
-Pairs are joined on ``id``; every id must appear exactly once in each file.
+Pairs are joined on ``id``; every id must appear exactly once in each file. A report
+without text (an absent key, ``null``, or a missing value such as ``NaN``) is an error
+naming its ids, never silently an empty report; ``""`` is an empty report.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrgkit.evaluation.report_table import is_missing, read_report_table, report_texts
 from rrgkit.evaluation.score import format_table, score_reports
+from rrgkit.files import refuse_output_over_inputs
 from rrgkit.labels import CHEXPERT_OBSERVATIONS
 from rrgkit.runs import write_json
 
@@ -37,19 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_reports(path: Path, text_column: str | None) -> pd.DataFrame:
-    """Read ``id`` and one text column from JSONL or CSV; missing text becomes ''."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file; give a .jsonl or .csv with an id column and a text column")
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if path.suffix.lower() == ".jsonl":
-        try:
-            frame = pd.read_json(path, lines=True, dtype={"id": str})
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSONL (one JSON object per line): {exc}") from exc
-    elif path.suffix.lower() == ".csv" or suffixes == ".csv.gz":
-        frame = pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values={c: [""] for c in CHEXPERT_OBSERVATIONS})
-    else:
-        raise ValueError(f"{path}: unknown format {path.suffix!r}; use .jsonl or .csv")
+    """Read ``id`` and one text column (as ``text``) from JSONL or CSV; a report without text is an error naming its ids."""
+    frame = read_report_table(path)
     if "id" not in frame.columns:
         raise ValueError(f"{path}: no 'id' column (columns: {', '.join(map(str, frame.columns))}); add one to pair reports")
     column = text_column or next((c for c in TEXT_COLUMN_DEFAULTS if c in frame.columns), None)
@@ -60,8 +53,25 @@ def read_reports(path: Path, text_column: str | None) -> pd.DataFrame:
     duplicated = frame["id"][frame["id"].duplicated()].unique()
     if len(duplicated):
         raise ValueError(f"{path}: {len(duplicated)} id(s) appear more than once, e.g. {list(duplicated[:_EXAMPLES])}; ids must be unique")
-    frame["text"] = frame[column].fillna("").astype(str)
+    texts, missing = report_texts(frame, column)
+    if missing:
+        ids = frame["id"].iloc[missing].tolist()
+        raise ValueError(f"{path}: {len(ids)} report(s) have no {column!r} text (absent, null or a missing value such as "
+                         f"NaN), ids {ids[:_EXAMPLES]}; give each a text (\"\" for an empty report) or drop the id from both files")
+    frame["text"] = texts
     return frame
+
+
+def reference_labels(pairs: pd.DataFrame, ref_path: Path) -> np.ndarray:
+    """The 14 CheXpert columns of the reference file as floats (blank -> NaN) for ``--ref-labels``."""
+    missing = [c for c in CHEXPERT_OBSERVATIONS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"{ref_path}: --ref-labels needs the 14 CheXpert columns; missing {missing}")
+    labels = pairs[list(CHEXPERT_OBSERVATIONS)].map(lambda v: float("nan") if is_missing(v) or v == "" else v)
+    try:
+        return labels.astype(np.float64).to_numpy()
+    except ValueError as exc:
+        raise ValueError(f"{ref_path}: a CheXpert label is not a number ({exc}); labels must be 1, 0, -1 or blank") from None
 
 
 def pair_reports(pred: pd.DataFrame, ref: pd.DataFrame, pred_path: Path, ref_path: Path) -> pd.DataFrame:
@@ -80,15 +90,15 @@ def pair_reports(pred: pd.DataFrame, ref: pd.DataFrame, pred_path: Path, ref_pat
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_output_over_inputs(args.out, [args.pred, args.ref])
     pred = read_reports(args.pred, args.text_column)
     ref = read_reports(args.ref, args.text_column)
     pairs = pair_reports(pred, ref, args.pred, args.ref)
-    ref_labels = None
-    if args.ref_labels:
-        missing = [c for c in CHEXPERT_OBSERVATIONS if c not in pairs.columns]
-        if missing:
-            raise ValueError(f"{args.ref}: --ref-labels needs the 14 CheXpert columns; missing {missing}")
-        ref_labels = pairs[list(CHEXPERT_OBSERVATIONS)].to_numpy(dtype=np.float64)
+    empty = pairs["id"][pairs["text_ref"].str.strip() == ""].tolist()
+    if empty:
+        raise ValueError(f"{args.ref}: {len(empty)} reference report(s) are empty, ids {empty[:_EXAMPLES]}; "
+                         "an empty reference cannot be scored, so drop those ids from both files")
+    ref_labels = reference_labels(pairs, args.ref) if args.ref_labels else None
     result = score_reports(
         pairs["text_pred"].tolist(), pairs["text_ref"].tolist(), ci=not args.no_ci, n_boot=args.n_boot, seed=args.seed,
         ref_labels=ref_labels, meteor=not args.no_meteor, backends=not args.no_backends,

@@ -120,13 +120,18 @@ def load_encoder_weights(backbone: nn.Module, path: Path) -> None:
     backbone.load_state_dict({k: state[k] for k in own})
 
 
-def build_encoder(cfg: EncoderConfig) -> VisionEncoder:
-    """Build the encoder from ``cfg``; says clearly whether weights were loaded or randomly initialised."""
+def build_encoder(cfg: EncoderConfig, trained_weights_follow: bool = False) -> VisionEncoder:
+    """Build the encoder from ``cfg``; says clearly whether weights were loaded or randomly initialised.
+
+    With ``trained_weights_follow`` the caller loads a trained checkpoint over every encoder weight next
+    (``rrgkit generate``), so the initial weights are neither loaded nor announced: the caller says what it loaded.
+    """
     backbone = _create_backbone(cfg)
-    if cfg.weights is None:
-        print(f"encoder {cfg.name}: random initialisation (no weights file given)")
-    else:
-        load_encoder_weights(backbone, resolve(cfg.weights))
-        print(f"encoder {cfg.name}: weights loaded from {cfg.weights}")
+    if not trained_weights_follow:
+        if cfg.weights is None:
+            print(f"encoder {cfg.name}: random initialisation (no weights file given)")
+        else:
+            load_encoder_weights(backbone, resolve(cfg.weights))
+            print(f"encoder {cfg.name}: weights loaded from {cfg.weights}")
     info = backbone.feature_info
     return VisionEncoder(backbone, out_dim=info.channels()[-1], reduction=info.reduction()[-1])

@@ -339,11 +339,13 @@ class RRGModel(nn.Module):
             base.set_attn_implementation(previous)
 
 
-def build_model(cfg: dict | ModelConfig | None = None) -> RRGModel:
+def build_model(cfg: dict | ModelConfig | None = None, trained_weights_follow: bool = False) -> RRGModel:
     """Build encoder, mapper and LoRA-wrapped LM from a ``model:`` config (dict or :class:`ModelConfig`).
 
     Random parts (encoder without weights, mapper, LoRA, scratch LMs) follow
     torch's global seed: call :func:`rrgkit.seed.seed_everything` first.
+    ``trained_weights_follow``: a checkpoint is loaded next, so the encoder's initial weights are skipped
+    (see :func:`rrgkit.models.encoder.build_encoder`).
     """
     cfg = parse_model_config(cfg)
     lm, tokenizer = load_lm(cfg.lm)
@@ -351,6 +353,6 @@ def build_model(cfg: dict | ModelConfig | None = None) -> RRGModel:
     rms = float(embedding.detach().float().pow(2).mean().sqrt())
     if cfg.lm.lora is not None:
         lm = apply_lora(lm, cfg.lm.lora)
-    encoder = build_encoder(cfg.encoder)
+    encoder = build_encoder(cfg.encoder, trained_weights_follow)
     mapper = build_mapper(cfg.mapper, encoder.out_dim, embedding.shape[1], out_scale=rms)
     return RRGModel(encoder, mapper, lm, tokenizer, cfg.prompt, cfg.max_report_tokens, config=cfg)

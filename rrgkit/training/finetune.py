@@ -150,7 +150,7 @@ class Setup:
 
 def setup(config: TrainConfig) -> Setup:
     """Build the dataset if asked, seed, build the model and open the splits (every process alike)."""
-    from rrgkit.data.loader import ManifestDataset
+    from rrgkit.data.loader import ManifestDataset, check_images
     from rrgkit.models.rrg import build_model
 
     dist = Distributed()
@@ -168,6 +168,7 @@ def setup(config: TrainConfig) -> Setup:
     datasets = {split: ManifestDataset(data.manifest_path, split, data.image_size, views=data.views,
                                        augment=data.augment and split == "train", cache=data.cache)
                 for split in SPLITS}
+    check_images(datasets.values())
     return Setup(model, datasets, dist)
 
 

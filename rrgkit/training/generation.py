@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rrgkit.training.checkpoint import checkpoint_folder, load_weights
+from rrgkit.files import atomic_write_text, refuse_output_over_inputs
+from rrgkit.training.checkpoint import WEIGHTS, CheckpointError, checkpoint_folder, load_weights
 
 
 def generate_reports(model, dataset, indices: list[int] | None = None, batch_size: int = 16,
@@ -61,43 +62,57 @@ def generate_reports(model, dataset, indices: list[int] | None = None, batch_siz
 
 def write_predictions(rows: list[dict], path: Path) -> None:
     """Write prediction rows as JSON lines (without the label vectors), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        for row in rows:
-            fh.write(json.dumps({k: row[k] for k in ("id", "generated", "reference", "token_prob_mean")}) + "\n")
-    tmp.replace(path)
+    keys = ("id", "generated", "reference", "token_prob_mean")
+    atomic_write_text(path, "".join(json.dumps({k: row[k] for k in keys}) + "\n" for row in rows))
+
+
+def run_config(run_dir: Path):
+    """The :class:`rrgkit.training.config.TrainConfig` a run folder was trained with (its ``config.json``)."""
+    from rrgkit.training.config import parse_config
+
+    config_file = Path(run_dir) / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{config_file} not found; is {run_dir} a run folder written by `rrgkit train`?")
+    return parse_config(json.loads(config_file.read_text()), str(config_file))
 
 
 def load_run_model(run_dir: Path, which: str = "best"):
     """Rebuild a run's model from its ``config.json`` and load the ``best`` (or ``last``) checkpoint.
 
-    Returns the model and the run's :class:`rrgkit.training.config.TrainConfig`.
+    Returns the model and the run's :class:`rrgkit.training.config.TrainConfig`. The checkpoint
+    holds every encoder weight, so the encoder's initial weights (random or ``model.encoder.weights``)
+    are skipped rather than announced and then overwritten.
     """
+    from safetensors import SafetensorError
+
     from rrgkit.models.rrg import build_model
-    from rrgkit.training.config import parse_config
 
     run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{config_file} not found; is {run_dir} a run folder written by `rrgkit train`?")
-    config = parse_config(json.loads(config_file.read_text()), str(config_file))
+    config = run_config(run_dir)
     folder = run_dir / "checkpoints" / which
     if checkpoint_folder(folder) is None:
         raise FileNotFoundError(f"no {which!r} checkpoint in {run_dir / 'checkpoints'}; train (or resume) the run first")
-    model = build_model(config.model)
-    load_weights(folder, model, model.parameter_groups())
+    model = build_model(config.model, trained_weights_follow=True)
+    try:
+        load_weights(folder, model, model.parameter_groups())
+    except SafetensorError as exc:
+        raise CheckpointError(f"{folder / WEIGHTS}: damaged checkpoint ({exc}); restore it from a backup, or train "
+                              f"again with `rrgkit train --config {run_dir / 'config.json'} out=NEW_FOLDER`") from exc
+    print(f"loaded the trained weights from {folder}")
     return model, config
 
 
 def generate_split(run_dir: Path, split: str, out_jsonl: Path, batch_size: int = 16, num_beams: int | None = None,
                    progress: bool = True) -> list[dict]:
     """Generate the ``split`` of a run's manifest with its best checkpoint; write ``out_jsonl``; return rows."""
-    from rrgkit.data.loader import ManifestDataset
+    from rrgkit.data.loader import ManifestDataset, check_images
 
+    run_dir = Path(run_dir)
+    data = run_config(run_dir).data
+    refuse_output_over_inputs(out_jsonl, [run_dir / "config.json", data.manifest_path, *(run_dir / "checkpoints").rglob("*")])
     model, config = load_run_model(run_dir)
-    dataset = ManifestDataset(config.data.manifest_path, split, config.data.image_size, views=config.data.views,
-                              augment=False, cache=False)
+    dataset = ManifestDataset(data.manifest_path, split, data.image_size, views=data.views, augment=False, cache=False)
+    check_images([dataset])
     rows = generate_reports(model, dataset, batch_size=batch_size, max_new_tokens=config.eval.max_new_tokens,
                             num_beams=num_beams or config.eval.num_beams, progress=progress, desc=split)
     write_predictions(rows, out_jsonl)

@@ -17,9 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rrgkit.data.embedded import BuildFolderError
     from rrgkit.training.pretrain import PRETRAIN, load_pretrain_config
 
     config = load_pretrain_config(args.kind, args.config, args.overrides)
-    summary = PRETRAIN[args.kind](config, resume=args.resume, progress=not args.no_progress)
+    try:
+        summary = PRETRAIN[args.kind](config, resume=args.resume, progress=not args.no_progress)
+    except BuildFolderError as exc:
+        raise ValueError(exc.for_config()) from exc
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     return 0
