@@ -24,4 +24,5 @@ test: setup
 	bash scripts/test.sh
 
 lab: setup
-	.venv/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_OFFLINE) $(LAB_ROOT) $(LAB_ARGS)
+	.venv/bin/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=rrgkit \
+		$(LAB_OFFLINE) $(LAB_ROOT) $(LAB_ARGS)

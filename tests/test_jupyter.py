@@ -92,8 +92,8 @@ def test_make_lab_serves_the_chapters_with_a_working_kernel(tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, f"make lab did not serve:\n{log.read_text()[-3000:]}"
                 time.sleep(0.5)
-        specs = _api(base, token, "api/kernelspecs")["kernelspecs"]
-        assert KERNEL in specs and specs[KERNEL]["spec"]["env"]["HF_HUB_OFFLINE"] == "1"
+        specs = _api(base, token, "api/kernelspecs")
+        assert specs["default"] == KERNEL and specs["kernelspecs"][KERNEL]["spec"]["env"]["HF_HUB_OFFLINE"] == "1"
         listed = {item["name"] for item in _api(base, token, "api/contents")["content"]}
         assert {p.name for p in (REPO_ROOT / "notebooks").glob("*.ipynb")} <= listed
         with urllib.request.urlopen(urllib.request.Request(base + "lab", headers={"Authorization": f"token {token}"}), timeout=10) as page:
