@@ -48,7 +48,7 @@ def test_good_notebook_is_executed_with_profile_parameters(project):
     assert "profile **t**" in executed.cells[1].source
     front = (project / "_build" / "t" / "src" / "book" / "index.md").read_text()
     assert "| a_ok |" in front and TIMES_MARKER not in front
-    assert "No chapter recorded a comparison" in front and RESULTS_MARKER not in front
+    assert "No chapter recorded a verdict" in front and RESULTS_MARKER not in front
     assert executed.metadata["papermill"]["input_path"] == "notebooks/a_ok.ipynb"
 
 

@@ -3,7 +3,7 @@
 import json
 import math
 
-from rrgkit.book.results import RESULTS_ENV, load, paired_verdict, record
+from rrgkit.book.results import RESULTS_ENV, Verdict, load, paired_verdict, record
 
 
 def test_verdict_follows_the_interval():
@@ -18,6 +18,11 @@ def test_verdict_is_shown_in_points():
     v = paired_verdict("the model", "text only", "F1-CXP-14", 0.0512, 0.0101, 0.0899)
     assert v.row() == {"comparison": "the model − text only", "metric": "F1-CXP-14", "estimate": "+5.1 points",
                        "95% interval": "[+1.0, +9.0]", "verdict": "the model better"}
+
+
+def test_a_verdict_against_a_target_is_shown_without_sign():
+    v = Verdict("labeler vs exact labels", "micro-F1", 99.07, 98.6, 99.5, "meets the 98 % target", unit="%", signed=False)
+    assert v.row()["estimate"] == "99.1 %" and v.row()["95% interval"] == "[98.6, 99.5]"
 
 
 def test_record_outside_the_book_writes_nothing(monkeypatch, tmp_path):

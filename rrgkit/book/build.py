@@ -271,10 +271,10 @@ def results_table(verdicts: dict[str, list[results.Verdict]], docs: dict[str, st
     """Markdown table of every verdict the chapters recorded, each row linked to its chapter."""
     rows = [(name, v) for name, found in verdicts.items() for v in found]
     if not rows:
-        return "No chapter recorded a comparison in this build."
+        return "No chapter recorded a verdict in this build."
     lines = [
-        "Every comparison the chapters of this build tested: the difference, its 95% interval and the verdict, "
-        "where one side is better only when the interval excludes 0 (each chapter explains its comparisons).",
+        "Every verdict the chapters of this build reached: the estimate, its 95% interval and the verdict; a "
+        "difference favours one side only when its interval excludes 0 (each chapter explains its comparisons).",
         "",
         "| chapter | " + " | ".join(results.COLUMNS) + " |",
         "| --- " * (len(results.COLUMNS) + 1) + "|",

@@ -1,7 +1,7 @@
 """Verdicts a chapter records for the book's front page.
 
-A chapter that compares systems ends with ``record([...])``: each row is one comparison (metric,
-systems, estimate, 95% interval, verdict). ``rrgkit book`` points ``RRGKIT_BOOK_RESULTS`` at a
+A chapter that compares systems (or checks an estimate against a target) ends with ``record([...])``:
+each row is one verdict (what is compared, metric, estimate, 95% interval, verdict). ``rrgkit book`` points ``RRGKIT_BOOK_RESULTS`` at a
 JSON file in its build folder while it executes that chapter, and then renders every chapter's rows
 into one table on the front page, so the summary is computed by the same build as the chapters and
 never typed in. Run anywhere else (JupyterLab, papermill by hand) ``record`` writes nothing; it
@@ -25,7 +25,11 @@ COLUMNS = ("comparison", "metric", "estimate", "95% interval", "verdict")
 
 @dataclass(frozen=True)
 class Verdict:
-    """One comparison as the front page shows it; ``estimate`` and the interval are in ``unit``."""
+    """One verdict as the front page shows it; ``estimate`` and the interval are in ``unit``.
+
+    Most verdicts are differences between two systems (``signed``: shown with their sign); a chapter
+    may also judge one estimate against a target, such as the labeler's F1 against 98 %.
+    """
 
     comparison: str
     metric: str
@@ -34,16 +38,20 @@ class Verdict:
     ci_high: float | None
     verdict: str
     unit: str = "points"
+    signed: bool = True
+
+    def _number(self, x: float) -> str:
+        return f"{x:+.1f}" if self.signed else f"{x:.1f}"
 
     def interval(self) -> str:
         """The interval as ``[low, high]``, or why there is none."""
         if self.ci_low is None or self.ci_high is None:
             return "none (one seed)"
-        return f"[{self.ci_low:+.1f}, {self.ci_high:+.1f}]"
+        return f"[{self._number(self.ci_low)}, {self._number(self.ci_high)}]"
 
     def row(self) -> dict[str, str]:
         """The verdict formatted for a table, keyed by :data:`COLUMNS`."""
-        return {"comparison": self.comparison, "metric": self.metric, "estimate": f"{self.estimate:+.1f} {self.unit}",
+        return {"comparison": self.comparison, "metric": self.metric, "estimate": f"{self._number(self.estimate)} {self.unit}",
                 "95% interval": self.interval(), "verdict": self.verdict}
 
 
