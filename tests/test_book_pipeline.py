@@ -7,14 +7,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rrgkit.book.build import TIMES_MARKER, BookBuildError, build_book
+from rrgkit.book.build import RESULTS_MARKER, TIMES_MARKER, BookBuildError, build_book
 
 
-def _notebook(path: Path, body: str, params: str = 'profile = "smoke"\nn = 1') -> None:
+def _notebook(path: Path, body: str, params: str = 'profile = "smoke"\nn = 1', body_metadata: dict | None = None) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), nbformat.v4.new_code_cell(params), nbformat.v4.new_code_cell(body)]
     cells[1].metadata["tags"] = ["parameters"]
+    cells[2].metadata.update(body_metadata or {})
     nb.cells = cells
     nbformat.write(nb, path)
 
@@ -24,7 +25,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "notebooks" / "profiles").mkdir(parents=True)
     (tmp_path / "book").mkdir()
     (tmp_path / "_config.yml").write_text("title: t\nexecute:\n  execute_notebooks: 'off'\n")
-    (tmp_path / "book" / "index.md").write_text(f"# Front\n\n{TIMES_MARKER}\n")
+    (tmp_path / "book" / "index.md").write_text(f"# Front\n\n{RESULTS_MARKER}\n\n{TIMES_MARKER}\n")
     (tmp_path / "notebooks" / "profiles" / "t.yaml").write_text("notebooks:\n  a_ok:\n    n: 3\n")
     _notebook(tmp_path / "notebooks" / "a_ok.ipynb", "print('n is', n)")
     return tmp_path
@@ -47,6 +48,66 @@ def test_good_notebook_is_executed_with_profile_parameters(project):
     assert "profile **t**" in executed.cells[1].source
     front = (project / "_build" / "t" / "src" / "book" / "index.md").read_text()
     assert "| a_ok |" in front and TIMES_MARKER not in front
+    assert "No chapter recorded a verdict" in front and RESULTS_MARKER not in front
+    assert executed.metadata["papermill"]["input_path"] == "notebooks/a_ok.ipynb"
+
+
+def test_verdicts_a_chapter_records_reach_the_front_page(project):
+    _notebook(project / "notebooks" / "a_ok.ipynb", textwrap.dedent("""\
+        from rrgkit.book.results import paired_verdict, record
+        record([paired_verdict("model", "baseline", "F1-CXP-14", 0.05, 0.01, 0.09)])
+        record([paired_verdict("model", "ceiling", "F1-CXP-14", -0.02, -0.05, 0.01)])
+        """))
+    _toc(project, "a_ok")
+    build_book("t", project, html=False)
+    front = (project / "_build" / "t" / "src" / "book" / "index.md").read_text()
+    assert "| {doc}`a_ok </notebooks/a_ok>` | model − baseline | F1-CXP-14 | +5.0 points | [+1.0, +9.0] | model better |" in front
+    assert "| model − ceiling | F1-CXP-14 | -2.0 points | [-5.0, +1.0] | no difference shown |" in front
+
+
+def test_a_rebuild_replaces_a_chapters_verdicts(project):
+    _notebook(project / "notebooks" / "a_ok.ipynb", "from rrgkit.book.results import paired_verdict, record\n"
+              "record([paired_verdict('model', 'baseline', 'BLEU-4', n / 100, 0.0, 0.1)])")
+    _toc(project, "a_ok")
+    build_book("t", project, html=False)
+    build_book("t", project, html=False)
+    front = (project / "_build" / "t" / "src" / "book" / "index.md").read_text()
+    assert front.count("model − baseline") == 1
+
+
+PLOT = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()\n"
+
+
+def test_a_figure_without_a_caption_fails_the_build(project):
+    _notebook(project / "notebooks" / "d_fig.ipynb", PLOT)
+    _toc(project, "a_ok", "d_fig")
+    with pytest.raises(BookBuildError, match=r"d_fig: cell 2 \(`import matplotlib.pyplot as plt`\) shows 1 figure\(s\) but has 0 caption"):
+        build_book("t", project, html=False)
+
+
+def test_figures_are_numbered_with_captions_and_tables_stay_plain(project):
+    body = PLOT + "print('between')\nplt.plot([0, 1])\nplt.show()\nimport pandas as pd\npd.DataFrame({'x': [1]})"
+    _notebook(project / "notebooks" / "d_fig.ipynb", body, body_metadata={"rrgkit": {"captions": ["First.", "Second."]}})
+    _toc(project, "a_ok", "d_fig")
+    build_book("t", project, html=False)
+    executed = nbformat.read(project / "_build" / "t" / "src" / "notebooks" / "d_fig.ipynb", as_version=4)
+    parts = [c for c in executed.cells if c.cell_type == "code" and c.outputs]
+    figures = [c.metadata["mystnb"]["figure"] for c in parts if "mystnb" in c.metadata]
+    assert figures == [{"caption": "First.", "name": "d_fig-figure-1"}, {"caption": "Second.", "name": "d_fig-figure-2"}]
+    plain = [c for c in parts if "mystnb" not in c.metadata]
+    assert [o.output_type for c in plain for o in c.outputs] == ["stream", "execute_result"]
+    assert all("remove-input" in c.metadata["tags"] for c in parts[1:])
+
+
+def test_paths_inside_the_project_are_shown_relative_to_it(project):
+    _notebook(project / "notebooks" / "a_ok.ipynb", "import os\nprint(os.path.abspath('../runs/x/metrics.json'))\n"
+              "os.path.abspath('../data/m.csv')")
+    _toc(project, "a_ok")
+    build_book("t", project, html=False)
+    executed = nbformat.read(project / "_build" / "t" / "src" / "notebooks" / "a_ok.ipynb", as_version=4)
+    outputs = str([c.outputs for c in executed.cells if c.cell_type == "code"])
+    assert "runs/x/metrics.json" in outputs and "data/m.csv" in outputs
+    assert str(project) not in outputs + str(executed.metadata)
 
 
 def test_raising_notebook_fails_and_is_named(project):

@@ -4,7 +4,10 @@ The pipeline is strict, like the QuantEcon lectures: an exception or a Python
 warning in any notebook fails the build, naming the notebook and the cell, and
 ``jupyter-book build -W -n --keep-going`` turns Sphinx warnings into errors.
 Executed copies go to ``_build/<profile>/src`` (git-ignored); the sources in
-``notebooks/`` stay output-free.
+``notebooks/`` stay output-free. Before rendering, each executed copy gets its figures numbered and
+captioned (from cell metadata), paths inside the repository shown relative to it, and a note on how
+it was computed; the front page gets every verdict the chapters recorded
+(:mod:`rrgkit.book.results`) and the execution times.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from pathlib import Path
 
 import nbformat
 
+from rrgkit.book import results
 from rrgkit.book.toc import toc_notebooks
 from rrgkit.paths import build_dir
 from rrgkit.privacy import PrivacyError, assert_publishable
 from rrgkit.profiles import load_profile, notebook_parameters
 
 TIMES_MARKER = "<!-- rrgkit:execution-times -->"
+RESULTS_MARKER = "<!-- rrgkit:results -->"
 WARNING_RE = re.compile(r"\b\w*Warning\b:")
 COPY_DIRS = ("book",)
 COPY_FILES = ("_config.yml", "_toc.yml")
@@ -120,6 +125,70 @@ def provenance_cell(profile: dict, params: dict, commit: str, seconds: float) ->
     return nbformat.v4.new_markdown_cell(text)
 
 
+def is_figure(output: dict) -> bool:
+    """Whether a cell output is an image (a matplotlib figure shown by ``plt.show()``)."""
+    return output.get("output_type") in ("display_data", "execute_result") and any(m.startswith("image/") for m in output.get("data", {}))
+
+
+def caption_figures(nb: nbformat.NotebookNode, stem: str) -> None:
+    """Give every figure its number and caption from the cell's metadata ``rrgkit.captions`` (one per figure, in order).
+
+    MyST-NB wraps *all* rich outputs of a cell in its figure, tables included, so a cell whose outputs
+    mix figures and tables is split here: each figure becomes its own output-only cell with a named,
+    captioned figure (names make Sphinx number them), the other outputs stay plain. A cell that shows
+    a figure without a caption fails the build, naming the cell.
+    """
+    cells: list[nbformat.NotebookNode] = []
+    number = 0
+    for index, cell in enumerate(nb.cells):
+        outputs = cell.get("outputs", []) if cell.cell_type == "code" else []
+        shown = sum(is_figure(o) for o in outputs)
+        if not shown:
+            cells.append(cell)
+            continue
+        captions = list(cell.metadata.get("rrgkit", {}).get("captions", []))
+        if len(captions) != shown:
+            raise BookBuildError(f"notebook {stem}: {source_cell(nb, index)} shows {shown} figure(s) but has {len(captions)} "
+                                 "caption(s); list one caption per figure in the cell metadata rrgkit.captions")
+        groups: list[list[dict]] = []
+        for output in outputs:
+            if is_figure(output) or not groups or is_figure(groups[-1][0]):
+                groups.append([output])
+            else:
+                groups[-1].append(output)
+        for k, group in enumerate(groups):
+            # MyST-NB skips code cells without source, outputs and all, so a continuation carries a comment
+            part = cell if k == 0 else nbformat.v4.new_code_cell("# (outputs of the cell above, continued)",
+                                                                 metadata={"tags": ["remove-input"]})
+            part.outputs = group
+            if is_figure(group[0]):
+                number += 1
+                part.metadata["mystnb"] = {"figure": {"caption": captions.pop(0), "name": f"{stem}-figure-{number}"}}
+            cells.append(part)
+    nb.cells = cells
+
+
+def show_paths_relative(nb: nbformat.NotebookNode, root: Path) -> None:
+    """Show paths inside the repository relative to it, in the text outputs and papermill's metadata.
+
+    Library messages and chapters print the absolute paths they work with (run folders, manifests,
+    weights); on a published page those would expose the build machine's layout and mean nothing to a
+    reader, while the part below the repository is what the reader can find in their own clone.
+    """
+    prefix = str(root) + os.sep
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if isinstance(output.get("text"), str):
+                output["text"] = output["text"].replace(prefix, "")
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output["data"][mime] = value.replace(prefix, "")
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if isinstance(meta.get(key), str):
+            meta[key] = meta[key].replace(prefix, "")
+
+
 def hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
     """Remove the parameters and injected-parameters cells from the rendered page."""
     for cell in nb.cells:
@@ -128,15 +197,22 @@ def hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
             tags.append("remove-cell")
 
 
-def execute_notebook(source: Path, target: Path, params: dict, profile: dict, commit: str, timeout: int) -> NotebookRun:
-    """Run one notebook with papermill (cwd = its folder) and post-process the executed copy."""
+def execute_notebook(source: Path, target: Path, params: dict, profile: dict, commit: str, timeout: int,
+                     results_file: Path, root: Path) -> NotebookRun:
+    """Run one notebook with papermill (cwd = its folder) and post-process the executed copy.
+
+    The kernel inherits ``RRGKIT_BOOK_RESULTS`` = ``results_file``, where the chapter's
+    :func:`rrgkit.book.results.record` calls write their verdicts.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    results_file.unlink(missing_ok=True)
     start = time.perf_counter()
-    env_before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", results.RESULTS_ENV: str(results_file)}
+    env_before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         papermill.execute_notebook(
             str(source),
@@ -156,10 +232,11 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
             f"  executed copy with the traceback: {target}"
         ) from None
     finally:
-        if env_before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_before
+        for name, value in env_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     seconds = time.perf_counter() - start
     nb = nbformat.read(target, as_version=4)
     warnings = find_warnings(nb)
@@ -171,6 +248,8 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
     except PrivacyError as exc:
         raise BookBuildError(str(exc)) from None
     hide_parameter_cells(nb)
+    caption_figures(nb, source.stem)
+    show_paths_relative(nb, root)
     nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, provenance_cell(profile, params, commit, seconds))
     nbformat.write(nb, target)
     return NotebookRun(source.stem, seconds)
@@ -189,6 +268,24 @@ def times_table(runs: list[NotebookRun], profile: str, commit: str) -> str:
     return "\n".join(lines)
 
 
+def results_table(verdicts: dict[str, list[results.Verdict]], docs: dict[str, str]) -> str:
+    """Markdown table of every verdict the chapters recorded, each row linked to its chapter."""
+    rows = [(name, v) for name, found in verdicts.items() for v in found]
+    if not rows:
+        return "No chapter recorded a verdict in this build."
+    lines = [
+        "Every verdict the chapters of this build reached: the estimate, its 95% interval and the verdict; a "
+        "difference favours one side only when its interval excludes 0 (each chapter explains its comparisons).",
+        "",
+        "| chapter | " + " | ".join(results.COLUMNS) + " |",
+        "| --- " * (len(results.COLUMNS) + 1) + "|",
+    ]
+    for name, verdict in rows:
+        cells = [f"{{doc}}`{name} <{docs[name]}>`"] + [verdict.row()[c].replace("|", "\\|") for c in results.COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def stage_sources(root: Path, staging: Path) -> None:
     """Copy the book's prose and configuration into the staging folder."""
     if staging.exists():
@@ -201,15 +298,17 @@ def stage_sources(root: Path, staging: Path) -> None:
             shutil.copytree(root / name, staging / name, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
 
 
-def write_front_page(staging: Path, runs: list[NotebookRun], profile: str, commit: str) -> None:
-    """Put the execution-times table where the root page has the marker."""
+def write_front_page(staging: Path, runs: list[NotebookRun], profile: str, commit: str, results_table_text: str) -> None:
+    """Put the results summary and the execution-times table where the root page has their markers."""
     import yaml
 
     root_entry = yaml.safe_load((staging / "_toc.yml").read_text())["root"]
     page = staging / f"{Path(root_entry).with_suffix('')}.md"
     text = page.read_text()
-    if TIMES_MARKER not in text:
-        raise BookBuildError(f"{page}: the root page needs the marker {TIMES_MARKER} for the execution-times table")
+    for marker, what in ((RESULTS_MARKER, "results summary"), (TIMES_MARKER, "execution-times table")):
+        if marker not in text:
+            raise BookBuildError(f"{page}: the root page needs the marker {marker} for the {what}")
+    text = text.replace(RESULTS_MARKER, results_table_text)
     page.write_text(text.replace(TIMES_MARKER, times_table(runs, profile, commit)))
 
 
@@ -227,6 +326,7 @@ def build_book(profile_name: str, root: Path, only: list[str] | None = None, htm
     if unknown_sections:
         raise BookBuildError(f"{profile['_path']}: sections {unknown_sections} name no notebook in _toc.yml")
     staging = build_dir(profile["name"], root) / "src"
+    results_dir = staging.parent / "results"
     stage_sources(root, staging)
     commit = git_commit(root)
     runs: list[NotebookRun] = []
@@ -235,10 +335,13 @@ def build_book(profile_name: str, root: Path, only: list[str] | None = None, htm
         params = notebook_parameters(profile, nb.stem)
         check_parameters(nb, params, profile["_path"])
         log(f"[{index}/{len(notebooks)}] executing {nb.relative_to(root)} (profile {profile['name']}) ...")
-        run = execute_notebook(nb, staging / nb.relative_to(root), params, profile, commit, timeout)
+        run = execute_notebook(nb, staging / nb.relative_to(root), params, profile, commit, timeout,
+                               results_dir / f"{nb.stem}.json", root)
         runs.append(run)
         log(f"[{index}/{len(notebooks)}] {nb.stem}: {run.seconds:.1f} s (elapsed {time.perf_counter() - total_start:.0f} s)")
-    write_front_page(staging, runs, profile["name"], commit)
+    verdicts = {nb.stem: results.load(results_dir / f"{nb.stem}.json") for nb in notebooks}
+    docs = {nb.stem: "/" + nb.relative_to(root).with_suffix("").as_posix() for nb in notebooks}
+    write_front_page(staging, runs, profile["name"], commit, results_table(verdicts, docs))
     out = root / "book"
     if html:
         log("building HTML with jupyter-book (warnings are errors) ...")
