@@ -142,3 +142,17 @@ def test_cli_exits_nonzero_and_names_the_notebook(project):
     )
     assert proc.returncode == 2
     assert "b_bad" in proc.stderr and "ZeroDivisionError" in proc.stderr
+
+
+def test_timings_give_a_range_and_name_notebooks_without_a_record(tmp_path):
+    from rrgkit.book import timings
+
+    assert "no estimate" in timings.estimate({}, ["a", "b"])
+    timings.record(tmp_path, "a", 600.0)
+    timings.record(tmp_path, "a", 120.0)  # a later build reused its runs
+    timings.record(tmp_path, "b", 60.0)
+    record = timings.load(tmp_path)
+    assert record["a"]["last"] == 120.0 and record["a"]["longest"] == 600.0
+    line = timings.estimate(record, ["a", "b", "c"])
+    assert line.startswith("3 to 11 min for 2 notebook(s)") and line.endswith("no record yet for c")
+    assert timings.estimate(record, ["b"]).startswith("about 1 min")

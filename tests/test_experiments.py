@@ -232,13 +232,13 @@ def _manifest(tmp_path):
 
 def test_reference_points_score_the_modal_report_on_the_runs_test_studies(tmp_path):
     from rrgkit.data.manifest import read_manifest
-    from rrgkit.experiments.reference_points import score_reference_points, text_only_reports, writer_ceiling_reports
+    from rrgkit.experiments.reference_points import reference_reports, score_on_test, text_only_reports, writer_ceiling_reports
 
     manifest = _manifest(tmp_path)
     frame = read_manifest(manifest)
     assert text_only_reports(frame) == ["The lungs are clear."] * 2
     assert writer_ceiling_reports(manifest) is None  # not a built phantom folder: no ceiling
-    scores = score_reference_points(manifest, ids=["s6", "s5"], n_boot=50)
+    scores = score_on_test(manifest, reference_reports(manifest, ids=["s6", "s5"]), ids=["s6", "s5"], n_boot=50)
     assert list(scores) == ["text only"]
     result = scores["text only"]
     assert result["n"] == 2
@@ -249,7 +249,7 @@ def test_reference_points_score_the_modal_report_on_the_runs_test_studies(tmp_pa
     assert expected[1] == pytest.approx(1.0) and expected[0] < 1
     assert result["metrics"]["ROUGE-L"]["value"] == pytest.approx(expected.mean())
     with pytest.raises(ValueError, match="not test studies"):
-        score_reference_points(manifest, ids=["s0"])
+        reference_reports(manifest, ids=["s0"])
 
 
 def test_experiment_config_keeps_paths_relative_to_the_project_root(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from rrgkit.labels import CHEXPERT_OBSERVATIONS, PATHOLOGIES
 from rrgkit.phantom.anatomy import sample_anatomy
-from rrgkit.phantom.render import render_batch, render_study
+from rrgkit.phantom.render import render_study
 from rrgkit.phantom.signs import adjust_anatomy
 from rrgkit.phantom.state import DEVICE_KINDS, Finding, Patient, Study
 
@@ -47,13 +47,6 @@ def test_deterministic_and_seed_dependent() -> None:
     s = study(Finding("Lung Lesion", severity=0.6), Finding("Edema", severity=0.4), seed=5)
     assert np.array_equal(render_study(s), render_study(s))
     assert np.abs(render_study(s) - render_study(study(*s.findings, seed=6))).mean() > 0.01
-
-
-def test_batch_matches_single_renders() -> None:
-    studies = [study(seed=i) for i in range(3)]
-    batch = render_batch(studies, 64, view="LATERAL")
-    assert batch.shape == (3, 64, 64)
-    assert all(np.array_equal(batch[i], render_study(s, 64, "LATERAL")) for i, s in enumerate(studies))
 
 
 @pytest.mark.parametrize("size, view", [(32, None), (600, None), (128, "OBLIQUE")])

@@ -352,3 +352,16 @@ def test_batches_follow_report_length(standins, tmp_path):
     batches = [c["reports"] for c in StandIn.built[0].calls]
     spread = [max(map(len, b)) - min(map(len, b)) for b in batches]
     assert len(batches) == N_TRAIN // 4 and max(spread) <= len(" really")  # similar lengths share a batch
+
+
+def test_same_seed_same_metrics(standins, tmp_path):
+    extra = ("schedule.preset=two-stage", "schedule.epochs=2", "model.mapper.dropout=0.2", "seed=3")
+    first, second = (train(config(tmp_path / name, *extra), progress=False) for name in ("a", "b"))
+    for metrics in (first, second):
+        metrics.pop("timing")
+    assert first == second
+    logs = [[r.split(",")[:4] for r in (tmp_path / name / "log.csv").read_text().splitlines()] for name in ("a", "b")]
+    assert logs[0] == logs[1]
+    other = train(config(tmp_path / "c", *extra[:-1], "seed=4"), progress=False)
+    other_log = [r.split(",")[:4] for r in (tmp_path / "c" / "log.csv").read_text().splitlines()]
+    assert other_log != logs[0], "another seed must change the run (data order, dropout)"

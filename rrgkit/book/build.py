@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from rrgkit.book import results
+from rrgkit.book import results, timings
 from rrgkit.book.toc import toc_notebooks
 from rrgkit.paths import build_dir
 from rrgkit.privacy import PrivacyError, assert_publishable
@@ -330,6 +330,9 @@ def build_book(profile_name: str, root: Path, only: list[str] | None = None, htm
     stage_sources(root, staging)
     commit = git_commit(root)
     runs: list[NotebookRun] = []
+    record_folder = staging.parent
+    log(f"profile {profile['name']}: {len(notebooks)} notebook(s); expected time: "
+        f"{timings.estimate(timings.load(record_folder), [nb.stem for nb in notebooks])}")
     total_start = time.perf_counter()
     for index, nb in enumerate(notebooks, 1):
         params = notebook_parameters(profile, nb.stem)
@@ -338,7 +341,11 @@ def build_book(profile_name: str, root: Path, only: list[str] | None = None, htm
         run = execute_notebook(nb, staging / nb.relative_to(root), params, profile, commit, timeout,
                                results_dir / f"{nb.stem}.json", root)
         runs.append(run)
-        log(f"[{index}/{len(notebooks)}] {nb.stem}: {run.seconds:.1f} s (elapsed {time.perf_counter() - total_start:.0f} s)")
+        timings.record(record_folder, nb.stem, run.seconds)
+        left = [n.stem for n in notebooks[index:]]
+        ahead = f"; still to run: {timings.estimate(timings.load(record_folder), left)}" if left else ""
+        log(f"[{index}/{len(notebooks)}] {nb.stem}: {run.seconds:.1f} s (elapsed {time.perf_counter() - total_start:.0f} s)"
+            + ahead)
     verdicts = {nb.stem: results.load(results_dir / f"{nb.stem}.json") for nb in notebooks}
     docs = {nb.stem: "/" + nb.relative_to(root).with_suffix("").as_posix() for nb in notebooks}
     write_front_page(staging, runs, profile["name"], commit, results_table(verdicts, docs))

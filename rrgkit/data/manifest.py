@@ -101,7 +101,3 @@ def image_paths(frame: pd.DataFrame, row: int) -> list[Path]:
     root = Path(frame.attrs.get("root", "."))
     return [root / p for p in frame["images"].iloc[row].split(SEP)]
 
-
-def is_credentialed(frame: pd.DataFrame) -> bool:
-    """True when any row comes from a credentialed source (e.g. MIMIC-CXR)."""
-    return bool(frame["source"].isin(CREDENTIALED_SOURCES).any())

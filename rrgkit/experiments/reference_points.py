@@ -105,8 +105,3 @@ def score_on_test(manifest: str | Path, systems: Mapping[str, Sequence[str]], id
         for name, texts in systems.items()
     }
 
-
-def score_reference_points(manifest: str | Path, ids: Sequence[str] | None = None, seed: int = 0,
-                           n_boot: int = 1000, classifier: Mapping | None = None) -> dict[str, dict]:
-    """Scores of :func:`reference_reports` (``ids``: the test studies a run was scored on, default all)."""
-    return score_on_test(manifest, reference_reports(manifest, ids, seed, classifier), ids, seed, n_boot)

@@ -13,7 +13,6 @@ variation and detector noise at 128 px, and a severity near 1 is obvious.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -123,11 +122,3 @@ def render_study(study: Study, size: int = 128, view: str | None = None) -> np.n
     p = study.patient
     return _compose(layers, anat, size, noise_rng, float(np.clip(p.exposure, 0, 1)), float(np.clip(p.noise, 0, 1)))
 
-
-def render_batch(studies: Sequence[Study], size: int = 128, view: str | None = None) -> np.ndarray:
-    """Render several studies into one (N, size, size) float32 array (see :func:`render_study`)."""
-    _check(size, view)
-    out = np.empty((len(studies), size, size), np.float32)
-    for i, study in enumerate(studies):
-        out[i] = render_study(study, size, view)
-    return out
