@@ -3,12 +3,11 @@
 What it measures. Training throughput in samples/s of real ``rrgkit train`` runs on one phantom set built once
 (overall and per schedule phase, so a frozen-encoder phase and an all-trainable phase show separately), read from
 each run's per-step ``log.csv`` (validation and the end-of-run test are not in it), the wall time of every run's
-process (imports, validation and test included), and ``rrgkit generate`` speed in reports/s (reports written /
-process wall seconds) of the train split (the largest: generation, not start-up, dominates) on a run trained by
-the base revision.
+process (imports, validation and test included), and generation speed in reports/s: the validation split of one
+trained run written by each revision's own ``generate_reports`` at its configured eval batch size, timed inside the
+process (what a validation pass costs, not process start-up).
 
-Why this way. The training engine is being rewritten, so the command line is the only interface both revisions
-share: every run is a ``python -m rrgkit.cli`` process with ``PYTHONPATH`` and the working directory set to its own
+Why this way. The library's API changes between revisions, so the command line is the interface both share: every run is a ``python -m rrgkit.cli`` process with ``PYTHONPATH`` and the working directory set to its own
 tree, REV being checked out into a temporary ``git worktree``. The machine is shared and noisy, so absolute
 numbers drift, and the second run of a pair was seen to run faster; runs alternate base, this, this, base, ...
 and the result is the ratio this/base of each pair, with the 1-minute load average before and after each case to show how noisy it was. One untimed
@@ -42,8 +41,26 @@ THIS_TREE = Path(__file__).resolve().parents[1]
 SCHEDULES = "configs/experiments/schedules-full.yaml"
 FINETUNE = "configs/experiments/finetune-full.yaml"
 ALL_CASES = ("grid", "grid-frozen", "03", "smollm2", "generate")
-GENERATE_BATCH = 16
-GENERATE_SPLIT = "train"  # the largest split: generation, not process start-up, dominates the wall time
+GENERATE_SPLIT = "val"
+GENERATE_SNIPPET = r"""
+import json, sys, time
+import yaml
+try:
+    from rrgkit.training.generation import generate_reports, load_run_model
+except ImportError:  # revisions before the training core was split
+    from rrgkit.training.evaluate import generate_reports, load_run_model
+from rrgkit.data.loader import ManifestDataset
+run, manifest, config_file, split = sys.argv[1:5]
+batch = yaml.safe_load(open(config_file))["eval"]["batch_size"]
+saved = json.load(open(run + "/config.json"))
+model, _ = load_run_model(run)
+data = ManifestDataset(manifest, split, saved["data"]["image_size"], cache=True)
+for i in range(len(data)):
+    data[i]
+tic = time.perf_counter()
+rows = generate_reports(model, data, None, batch, saved["eval"]["max_new_tokens"], progress=False)
+print(json.dumps({"rows": len(rows), "seconds": time.perf_counter() - tic, "batch": batch}))
+"""
 STDERR_LINES = 15
 
 
@@ -244,31 +261,40 @@ class Bench:
                       f"{measured['steps']} steps, process {result.wall_s:.1f} s", flush=True)
         return {"status": "ok", "runs": runs, **summarise(runs)}
 
-    def generate(self, case: Case, repeats: int) -> dict:
-        """Reports/s of ``rrgkit generate --split train`` on one run trained by the base revision."""
-        base, this = self.trees
-        run = self.work / "runs" / "generate" / "base-run"
-        result, _ = self.train(base, case, run, stop_after=0)
-        if result.returncode:
-            return {"status": "failed", "reason": report_failure("base training of the run to generate with", result),
-                    "runs": []}
+    def generate(self, case: Case, repeats: int, run: Path | None) -> dict:
+        """Reports/s of validation-style generation (the split's reports, greedy) with each revision's code.
+
+        Timed inside the process (model and images loaded first), with the eval batch size each revision's
+        ``finetune-full.yaml`` sets: what a validation pass costs, not process start-up. The run is
+        ``--generate-run`` or one trained here by the base revision.
+        """
+        if run is None:
+            run = self.work / "runs" / "generate" / "base-run"
+            result, _ = self.train(self.trees[0], case, run, stop_after=0)
+            if result.returncode:
+                return {"status": "failed", "reason": report_failure("base training of the run to generate with", result),
+                        "runs": []}
+        manifest = self.manifest if run.is_relative_to(self.work) else Path(
+            json.loads((run / "config.json").read_text())["data"]["manifest"])
+        if not manifest.is_absolute():
+            manifest = THIS_TREE / manifest
         runs: list[dict] = []
         for repeat in range(1, repeats + 1):
             for tree in order(self.trees, repeat):
-                preds = self.work / "runs" / "generate" / f"{tree.label}-{repeat}.jsonl"
-                result = run_cli(tree, ["generate", "--run", str(run), "--split", GENERATE_SPLIT, "--out", str(preds),
-                                        "--batch-size", str(GENERATE_BATCH), "--no-progress"], self.threads)
-                if result.returncode:
-                    reason = report_failure(f"{tree.label} generate {repeat}", result)
-                    if tree is this:
-                        print("  SKIPPED generate: this revision cannot read the base revision's run folder")
-                        return {"status": "skipped", "reason": reason, "runs": runs}
-                    return {"status": "failed", "reason": reason, "runs": runs}
-                rows = len(preds.read_text().splitlines())
-                runs.append({"revision": tree.label, "repeat": repeat, "wall_s": result.wall_s, "rows": rows,
-                             "samples_per_s": rows / result.wall_s, "phases": {}})
-                print(f"  {tree.label} {repeat}/{repeats}: {rows} reports in {result.wall_s:.1f} s, "
-                      f"{rows / result.wall_s:.2f} reports/s", flush=True)
+                tic = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-c", GENERATE_SNIPPET, str(run), str(manifest),
+                                       str(tree.path / FINETUNE), GENERATE_SPLIT], cwd=tree.path,
+                                      env=child_env(tree, self.threads), capture_output=True, text=True)
+                result = Result(["generate snippet", str(run)], proc.returncode, time.perf_counter() - tic, proc.stderr)
+                if proc.returncode:
+                    return {"status": "failed", "reason": report_failure(f"{tree.label} generate {repeat}", result),
+                            "runs": runs}
+                timed = json.loads(proc.stdout.strip().splitlines()[-1])
+                rate = timed["rows"] / timed["seconds"]
+                runs.append({"revision": tree.label, "repeat": repeat, "wall_s": result.wall_s, "rows": timed["rows"],
+                             "samples_per_s": rate, "phases": {}})
+                print(f"  {tree.label} {repeat}/{repeats}: {timed['rows']} reports in {timed['seconds']:.1f} s "
+                      f"(batch {timed['batch']}), {rate:.2f} reports/s", flush=True)
         return {"status": "ok", "runs": runs, **summarise(runs)}
 
 
@@ -326,6 +352,8 @@ def main() -> None:
     parser.add_argument("--smollm2-steps", type=int, default=6, help="optimizer steps of the smollm2 case")
     parser.add_argument("--json", type=Path, help="also write everything here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary worktree, data and runs")
+    parser.add_argument("--generate-run", type=Path, help="a finished run folder for the generate case (default: "
+                        "train a short one with the base revision on the benchmark's data)")
     args = parser.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(ALL_CASES))
@@ -366,7 +394,7 @@ def main() -> None:
             if warm[case.model_key]:
                 result = {"status": "failed", "reason": warm[case.model_key], "runs": []}
             elif name == "generate":
-                result = bench.generate(case, args.repeats)
+                result = bench.generate(case, args.repeats, args.generate_run)
             else:
                 result = bench.training(case, name, args.repeats)
             results[name] = {**result, "load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -387,7 +415,7 @@ def main() -> None:
                 "threads": args.threads, "torch_threads": threads, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
                 "settings": {"cases": cases, "repeats": args.repeats, "epochs": args.epochs,
                              "n_studies": args.n_studies, "train_size": bench.train_size,
-                             "smollm2_steps": args.smollm2_steps, "generate_batch_size": GENERATE_BATCH},
+                             "smollm2_steps": args.smollm2_steps},
                 "busy_cases": busy, "total_s": time.perf_counter() - started, "cases": results}, indent=2))
     finally:
         if args.keep:

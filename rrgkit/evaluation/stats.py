@@ -147,3 +147,59 @@ def aggregate_seeds(values: np.ndarray | list[float], alpha: float = 0.05) -> di
     std = float(x.std(ddof=1))
     half = float(scipy_stats.t.ppf(1 - alpha / 2, df=len(x) - 1)) * std / np.sqrt(len(x))
     return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": len(x)}
+
+
+def hierarchical_paired_bootstrap(pairs: list[tuple[SumStatistic, SumStatistic]], n_boot: int = 2000, seed: int = 0,
+                                  alpha: float = 0.05) -> dict[str, float]:
+    """Mean over training seeds of a − b, with an interval that carries seed AND test-set variance.
+
+    ``pairs`` holds, per seed, the two systems' statistics on that seed's test reports (the same
+    reports for a and b). A replicate draws seeds with replacement and, for each drawn seed, the
+    test reports with replacement (paired: the same draw for a and b), and averages the per-seed
+    differences: a two-level (hierarchical) bootstrap. Each seed's report-level draws come from a
+    pool of ``n_boot`` resamples made once. It is conservative: where seeds differ only by test-set
+    noise, that noise is counted at both levels (the interval is up to sqrt(2) too wide). With few
+    seeds the seed level is coarse (5 seeds have 126 distinct multisets), so read the interval with
+    the number of seeds it rests on.
+
+    Returns ``diff`` (mean of the per-seed differences), ``ci_low``, ``ci_high``, ``n_seeds``,
+    ``sd_seeds`` (sample sd of the per-seed differences) and ``per_seed`` (the differences).
+    """
+    _check_alpha(alpha)
+    if not pairs:
+        raise ValueError("need at least one seed's pair of systems")
+    rng = np.random.default_rng(seed)
+    per_seed = np.array([a.value() - b.value() for a, b in pairs])
+    pools = []
+    for index, (a, b) in enumerate(pairs):
+        if a.n != b.n:
+            raise ValueError(f"seed {index}: systems a and b were scored on {a.n} and {b.n} reports; pair them on the same reports")
+        reps = _replicates([a, b], a.n, n_boot, seed + 7919 * (index + 1))
+        pools.append(reps[0] - reps[1])
+    pools = np.stack(pools)  # (seeds, n_boot)
+    n_seeds = len(pairs)
+    drawn_seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    drawn_reports = rng.integers(0, n_boot, size=(n_boot, n_seeds))
+    replicates = np.nanmean(pools[drawn_seeds, drawn_reports], axis=1)
+    low, high = _interval(replicates, alpha)
+    sd = float(per_seed.std(ddof=1)) if n_seeds > 1 else float("nan")
+    return {"diff": float(per_seed.mean()), "ci_low": low, "ci_high": high, "n_seeds": n_seeds, "sd_seeds": sd,
+            "per_seed": per_seed.tolist()}
+
+
+def hierarchical_bootstrap(statistics: list[SumStatistic], n_boot: int = 2000, seed: int = 0,
+                           alpha: float = 0.05) -> dict[str, float]:
+    """Mean over seeds of one system's metric, with a seed-then-reports interval (see :func:`hierarchical_paired_bootstrap`)."""
+    _check_alpha(alpha)
+    if not statistics:
+        raise ValueError("need at least one seed's statistics")
+    rng = np.random.default_rng(seed)
+    per_seed = np.array([s.value() for s in statistics])
+    pools = np.stack([_replicates([s], s.n, n_boot, seed + 7919 * (i + 1))[0] for i, s in enumerate(statistics)])
+    n_seeds = len(statistics)
+    replicates = np.nanmean(pools[rng.integers(0, n_seeds, (n_boot, n_seeds)), rng.integers(0, n_boot, (n_boot, n_seeds))],
+                            axis=1)
+    low, high = _interval(replicates, alpha)
+    sd = float(per_seed.std(ddof=1)) if n_seeds > 1 else float("nan")
+    return {"value": float(per_seed.mean()), "ci_low": low, "ci_high": high, "n_seeds": n_seeds, "sd_seeds": sd,
+            "per_seed": per_seed.tolist()}

@@ -344,10 +344,11 @@ def fit(task: Task, settings: LoopSettings, out: Path, resume: bool = False, pro
 def _end_epoch(task: Task, phase: Phase, epoch: int, state: Progress, settings: LoopSettings, module, groups,
                out: Path, epoch_start: float) -> None:
     """Validate, record the epoch (its wall seconds include validation), keep the best checkpoint, apply patience."""
+    tic = time.perf_counter()
     scores = task.validate(phase) or {}
     record = {"epoch": epoch + 1, "phase": phase.name, "step": state.step,
               "train_loss": float(np.mean(state.epoch_losses)) if state.epoch_losses else float("nan"),
-              "seconds": time.perf_counter() - epoch_start, **scores}
+              "seconds": time.perf_counter() - epoch_start, "validation_seconds": time.perf_counter() - tic, **scores}
     state.history.append(record)
     if settings.select_by is not None:
         if settings.select_by not in scores:
