@@ -9,7 +9,8 @@ from rrgkit.book.results import RESULTS_ENV, Verdict, load, paired_verdict, reco
 def test_verdict_follows_the_interval():
     assert paired_verdict("a", "b", "m", 0.03, 0.01, 0.05).verdict == "a better"
     assert paired_verdict("a", "b", "m", -0.03, -0.05, -0.01).verdict == "b better"
-    assert paired_verdict("a", "b", "m", 0.01, -0.01, 0.03).verdict == "no difference shown"
+    assert paired_verdict("a", "b", "m", 0.01, -0.01, 0.03).verdict == "inconclusive (detects ≥ 2.9 points)"
+    assert paired_verdict("a", "b", "m", 0.001, -0.005, 0.007).verdict == "equivalent (within ±1 point)"
     undefined = paired_verdict("a", "b", "m", 0.01, math.nan, math.nan)
     assert undefined.verdict == "no verdict (no interval)" and undefined.interval() == "none (one seed)"
 
@@ -29,7 +30,7 @@ def test_record_outside_the_book_writes_nothing(monkeypatch, tmp_path):
     monkeypatch.delenv(RESULTS_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     shown = record([paired_verdict("a", "b", "m", 0.1, 0.0, 0.2)])
-    assert list(shown["verdict"]) == ["no difference shown"]
+    assert list(shown["verdict"]) == ["inconclusive (detects ≥ 14.3 points)"]
     assert not list(tmp_path.iterdir())
 
 

@@ -60,8 +60,8 @@ VARIANTS = {"one-stage": {"schedule": {"preset": "one-stage"}}, "two-stage": {}}
 def test_run_grid_trains_each_run_once_and_reuses_finished_runs(fake_train, capsys):
     first = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=True)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("[exp] run 1 of 4 (one-stage, seed 0): trained in") and "min to go" in lines[0]
-    assert lines[-1].startswith("[exp] run 4 of 4") and "nothing left to train" in lines[-1]
+    assert lines[0].startswith("[exp] 1 of 4 runs (one-stage, seed 0): trained in") and "min to go" in lines[0]
+    assert lines[-1].startswith("[exp] 4 of 4 runs") and "nothing left to train" in lines[-1]
     assert len(fake_train) == 4
     assert {(c.schedule.preset, c.seed) for c in fake_train} == {
         ("one-stage", 0), ("one-stage", 1), ("two-stage", 0), ("two-stage", 1)}
@@ -69,7 +69,7 @@ def test_run_grid_trains_each_run_once_and_reuses_finished_runs(fake_train, caps
     assert first.set_index(["variant", "seed"]).loc[("two-stage", 1), "F1-CXP-14"] == pytest.approx(0.15)
 
     second = run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=True)
-    assert "finished earlier, reused" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == "[exp] 4 of 4 runs finished earlier, reused"
     assert len(fake_train) == 4, "a finished run must be read, not retrained"
     pd.testing.assert_frame_equal(first, second)
 
@@ -288,3 +288,24 @@ def test_plots_draw_labelled_axes_from_fabricated_results():
         assert ax.get_xlabel() and ax.get_ylabel()
     assert [t.get_text() for t in axes[5].get_yticklabels()] == sorted(set(classes))
     plt.close("all")
+
+
+@pytest.mark.slow
+def test_two_workers_train_side_by_side_and_match_one_thread_runs(tmp_path, monkeypatch):
+    """Runs trained by two single-threaded worker processes are the runs one single-threaded process trains."""
+    import torch
+    from test_training_integration import tiny_config, write_synthetic_manifest
+
+    from rrgkit.training.finetune import train
+
+    monkeypatch.setenv("RRGKIT_RUNS", str(tmp_path / "runs"))
+    manifest = write_synthetic_manifest(tmp_path / "data", n=40)
+    base = tiny_config(manifest, tmp_path / "unused", "schedule.epochs=2").updated({"out": None})
+    variants = {"two-stage": {}, "one-stage": {"schedule": {"preset": "one-stage"}}}
+    runs = run_grid(base, variants, [0], "test", "workers", progress=False, workers=2)
+    assert len(runs) == 2 and runs.run.nunique() == 2
+    torch.set_num_threads(1)
+    alone = train(base.updated({"out": str(tmp_path / "alone"), "seed": 0}), progress=False)
+    parallel = json.loads((Path(runs.set_index("variant").loc["two-stage", "run"]) / "metrics.json").read_text())
+    assert parallel["metrics"]["F1-CXP-14"] == alone["metrics"]["F1-CXP-14"]
+    assert parallel["best_val"] == alone["best_val"]

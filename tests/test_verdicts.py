@@ -17,6 +17,9 @@ from rrgkit.evaluation.verdicts import detectable_effect, seeds_needed, verdict
     (-0.004, 0.008, 1, "equivalent"),     # straddles 0 but inside ±1 point
     (-0.020, 0.030, 1, "inconclusive"),   # straddles 0 and wider than the margin
     (0.002, 0.008, 1, "replicates"),      # excluding 0 wins over lying inside the margin
+    (-0.004, 0.008, 0, "replicates"),     # a claim of no difference: the interval inside ±1 point
+    (0.002, 0.030, 0, "contradicts"),     # ... and a clear difference contradicts it
+    (-0.020, 0.030, 0, "inconclusive"),
 ])
 def test_verdict_rule(low, high, direction, expected):
     result = verdict((low + high) / 2, low, high, direction)
@@ -30,7 +33,7 @@ def test_inconclusive_sentence_names_the_detectable_effect_and_never_says_consis
     assert "detects effects of 3.6 points or more" in line and "consistent" not in line
     assert verdict(0.01, math.nan, math.nan).verdict == "undetermined"
     with pytest.raises(ValueError, match="direction"):
-        verdict(0.0, -1.0, 1.0, direction=0)
+        verdict(0.0, -1.0, 1.0, direction=2)
 
 
 def test_detectable_effect_and_seeds_needed():

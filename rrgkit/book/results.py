@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rrgkit.evaluation.verdicts import verdict
+
 RESULTS_ENV = "RRGKIT_BOOK_RESULTS"
 COLUMNS = ("comparison", "metric", "estimate", "95% interval", "verdict")
 
@@ -61,23 +63,33 @@ def _finite(x: float) -> float | None:
 
 
 def paired_verdict(a: str, b: str, metric: str, diff: float, ci_low: float, ci_high: float, scale: float = 100.0) -> Verdict:
-    """The verdict on ``a − b`` from its 95% interval, never stronger than the interval allows.
+    """The verdict on ``a − b`` from its 95% interval by the book's rule (:func:`rrgkit.evaluation.verdicts.verdict`).
 
-    One side is better only when the interval excludes 0; an interval that includes 0 shows no difference.
-
-    ``diff`` and the bounds are fractions (as rrgkit's metrics are); ``scale`` turns them into points.
+    One side is better only when the interval excludes 0; inside ±1 point it is "equivalent"; otherwise
+    "inconclusive", with the smallest effect the interval could have shown. ``diff`` and the bounds are
+    fractions (as rrgkit's metrics are); ``scale`` turns them into points.
     """
     low, high = _finite(ci_low), _finite(ci_high)
     if low is None or high is None:
         text = "no verdict (no interval)"
-    elif low > 0:
-        text = f"{a} better"
-    elif high < 0:
-        text = f"{b} better"
     else:
-        text = "no difference shown"
+        judged = verdict(diff, low, high)
+        text = {"replicates": f"{a} better", "contradicts": f"{b} better", "equivalent": "equivalent (within ±1 point)",
+                "inconclusive": f"inconclusive (detects ≥ {scale * judged.detectable:.1f} points)"}[judged.verdict]
     return Verdict(f"{a} − {b}", metric, scale * float(diff), None if low is None else scale * low,
                    None if high is None else scale * high, text)
+
+
+def from_claim(result, scale: float = 100.0) -> Verdict:
+    """A paper claim's verdict (:class:`rrgkit.experiments.claims.ClaimResult`) as a front-page row."""
+    judged = result.verdict
+    text = judged.verdict
+    if text == "inconclusive":
+        text += f" (detects ≥ {scale * judged.detectable:.1f} points)"
+    if result.unconverged_runs:
+        text += f"; {result.unconverged_runs} run(s) not converged"
+    return Verdict(f"{result.claim}: {result.a} − {result.b} ({result.n_seeds} seeds)", result.metric,
+                   scale * judged.diff, _finite(scale * judged.ci_low), _finite(scale * judged.ci_high), text)
 
 
 def table(verdicts: Iterable[Verdict]) -> pd.DataFrame:

@@ -10,6 +10,10 @@ Its verdict comes from the 95 % interval of the paired difference a − b, and f
 * **inconclusive** — none of these: the interval contains 0 and is wider than the margin. It is
   reported with the smallest effect the design could have detected (:func:`detectable_effect`),
   never as "consistent with" the paper.
+
+A claim of *no* difference (``direction=0``, e.g. "a long stage 1 gives mixed results") replicates
+only when the interval lies inside ±``margin``, contradicts when it excludes 0, and is
+inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -47,22 +51,22 @@ class ClaimVerdict:
 
 
 def verdict(diff: float, ci_low: float, ci_high: float, direction: int = 1, margin: float = MARGIN) -> ClaimVerdict:
-    """Apply the rule of this module to the interval of a − b for a claim that a beats b (``direction=+1``)."""
-    if direction not in (1, -1):
-        raise ValueError(f"direction must be +1 (a beats b) or -1 (a loses to b), got {direction}")
+    """Apply the rule of this module to the interval of a − b for a claim that a beats b (``direction=+1``),
+    loses to it (``-1``) or does no differently (``0``)."""
+    if direction not in (1, -1, 0):
+        raise ValueError(f"direction must be +1 (a beats b), -1 (a loses to b) or 0 (no difference), got {direction}")
     if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
         return ClaimVerdict("undetermined", diff, ci_low, ci_high, float("nan"))
     if ci_low > ci_high:
         raise ValueError(f"interval [{ci_low}, {ci_high}] is reversed")
-    low, high = (ci_low, ci_high) if direction == 1 else (-ci_high, -ci_low)
-    if low > 0:
-        name = "replicates"
-    elif high < 0:
-        name = "contradicts"
-    elif -margin <= ci_low and ci_high <= margin:
-        name = "equivalent"
+    inside = -margin <= ci_low and ci_high <= margin
+    excludes_zero = ci_low > 0 or ci_high < 0
+    if direction == 0:
+        name = "replicates" if inside else "contradicts" if excludes_zero else "inconclusive"
     else:
-        name = "inconclusive"
+        low, high = (ci_low, ci_high) if direction == 1 else (-ci_high, -ci_low)
+        name = ("replicates" if low > 0 else "contradicts" if high < 0 else "equivalent" if inside
+                else "inconclusive")
     return ClaimVerdict(name, diff, ci_low, ci_high, detectable_effect(ci_low, ci_high))
 
 

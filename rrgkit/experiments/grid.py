@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,60 +56,110 @@ def experiment_config(path: str | Path, overrides: Sequence[str] = (), dataset: 
     return load_config(resolve(path), [*overrides, *extra])
 
 
-def _status(experiment: str, index: int, total: int, label: str, what: str, started: float,
-            trained: list[float], to_train: int) -> str:
+def _status(experiment: str, done: int, total: int, label: str, what: str, started: float,
+            trained: list[float], to_train: int, workers: int) -> str:
     elapsed = (time.perf_counter() - started) / 60
-    left = f"about {np.mean(trained) * to_train / 60:.0f} min to go" if trained and to_train else (
-        "nothing left to train" if not to_train else "estimate after the first trained run")
-    return f"[{experiment}] run {index} of {total} ({label}): {what}; elapsed {elapsed:.1f} min, {left}"
+    if not to_train:
+        left = "nothing left to train"
+    elif trained:
+        left = f"about {np.mean(trained) * to_train / workers / 60:.0f} min to go"
+    else:
+        left = "estimate after the first trained run"
+    return f"[{experiment}] {done} of {total} runs ({label}): {what}; elapsed {elapsed:.1f} min, {left}"
+
+
+def _launch(config: TrainConfig, folder: Path) -> subprocess.Popen:
+    """Train one run in its own single-threaded process (``rrgkit train`` on the run's config.json)."""
+    from rrgkit.runs import write_json
+
+    write_json(folder / "config.json", config.updated({"out": str(folder)}).to_dict())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    err = (folder / "train.err").open("w")
+    return subprocess.Popen([sys.executable, "-m", "rrgkit.cli", "train", "--config", str(folder / "config.json"),
+                             "--resume", "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def run_grid(base: TrainConfig, variants: Mapping[str, Mapping], seeds: Sequence[int], profile: str, experiment: str,
-             force: bool = False, progress: bool = True) -> pd.DataFrame:
+             force: bool = False, progress: bool = True, workers: int = 1) -> pd.DataFrame:
     """Train every (variant, seed) not already finished; one row per run with its headline test metrics.
 
     A finished run (its ``metrics.json`` exists) is read, not retrained; ``force`` clears the runs
-    first. Rows carry ``best_epoch``, ``epochs_run`` and ``converged`` (False when the best
-    validation epoch is the last one run) next to the metrics.
+    first. With ``workers`` > 1, that many runs train side by side, each in its own process with
+    one thread (on a 2-core CPU two single-threaded runs get more done than one run on two
+    threads); a profile fixes ``workers``, so its runs repeat exactly. Rows carry ``best_epoch``,
+    ``epochs_run``, ``converged`` (False when the best validation epoch is the last one run) and
+    ``best_val`` next to the test metrics.
     """
     from rrgkit.training.finetune import train
 
     if not variants or not seeds:
         raise ValueError(f"{experiment}: need at least one variant and one seed, got {list(variants)} and {list(seeds)}")
+    if workers < 1:
+        raise ValueError(f"{experiment}: workers must be >= 1, got {workers}")
     plan = []
     for name, overrides in variants.items():
         for seed in seeds:
             config = base.updated(deep_merge(overrides, {"seed": int(seed), "out": None}), f"variant {name!r}")
             key = {"variant": name, **{k: v for k, v in config.to_dict().items() if k != "out"}}
-            plan.append((name, int(seed), config, run_path(profile, experiment, key)))
+            plan.append((f"{name}, seed {seed}", config, run_path(profile, experiment, key)))
     if force:
         for *_, folder in plan:
             shutil.rmtree(folder, ignore_errors=True)
-    to_train = sum(not (folder / "metrics.json").exists() for *_, folder in plan)
-    started, trained, rows = time.perf_counter(), [], []
-    for index, (name, seed, config, folder) in enumerate(plan, 1):
-        finished = folder / "metrics.json"
-        label = f"{name}, seed {seed}"
-        if finished.exists():
-            metrics = json.loads(finished.read_text())
-            what = "finished earlier, reused"
-        else:
+    todo = [item for item in plan if not (item[2] / "metrics.json").exists()]
+    started, trained, done = time.perf_counter(), [], len(plan) - len(todo)
+    if progress and done:
+        print(f"[{experiment}] {done} of {len(plan)} runs finished earlier, reused", flush=True)
+
+    def finished(label: str, tic: float, still: int) -> None:
+        nonlocal done
+        trained.append(time.perf_counter() - tic)
+        done += 1
+        if progress:
+            print(_status(experiment, done, len(plan), label, f"trained in {trained[-1] / 60:.1f} min", started,
+                          trained, still, workers), flush=True)
+
+    if workers == 1:
+        for index, (label, config, folder) in enumerate(todo, 1):
             folder.mkdir(parents=True, exist_ok=True)
             tic = time.perf_counter()
-            metrics = train(config.updated({"out": str(folder)}), resume=True, progress=False)
-            trained.append(time.perf_counter() - tic)
-            to_train -= 1
-            what = f"trained in {trained[-1] / 60:.1f} min"
-        if progress:
-            print(_status(experiment, index, len(plan), label, what, started, trained, to_train), flush=True)
+            train(config.updated({"out": str(folder)}), resume=True, progress=False)
+            finished(label, tic, len(todo) - index)
+    else:
+        running: dict[subprocess.Popen, tuple[str, Path, float]] = {}
+        while todo or running:
+            while todo and len(running) < workers:
+                label, config, folder = todo.pop(0)
+                folder.mkdir(parents=True, exist_ok=True)
+                running[_launch(config, folder)] = (label, folder, time.perf_counter())
+            proc = _wait_any(running)
+            label, folder, tic = running.pop(proc)
+            if proc.returncode != 0:
+                for other in running:
+                    other.kill()
+                tail = (folder / "train.err").read_text().strip().splitlines()[-1:] or ["(no message)"]
+                raise RuntimeError(f"[{experiment}] {label} failed: {tail[0]} (whole log: {folder / 'train.err'})")
+            finished(label, tic, len(todo) + len(running))
+    rows = []
+    for label, config, folder in plan:
+        metrics = json.loads((folder / "metrics.json").read_text())
         timing = metrics.get("timing", {})
-        row = {"variant": name, "seed": seed, "run": str(folder), "best_epoch": metrics.get("best_epoch"),
-               "epochs_run": metrics.get("epochs_run"), "converged": metrics.get("converged"),
+        row = {"variant": label.rsplit(", seed ", 1)[0], "seed": config.seed, "run": str(folder),
+               "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
+               "converged": metrics.get("converged"), "best_val": metrics.get("best_val"),
                "seconds": timing.get("train_seconds_this_process", 0.0) + timing.get("test_seconds", 0.0)}
         for metric in HEADLINE:
             row[metric] = metrics["metrics"][metric]["value"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _wait_any(running: Mapping[subprocess.Popen, tuple]) -> subprocess.Popen:
+    """The first of the running processes to finish."""
+    while True:
+        for proc in running:
+            if proc.poll() is not None:
+                return proc
+        time.sleep(0.5)
 
 
 def summarise(runs: pd.DataFrame, metrics: Sequence[str] = HEADLINE) -> pd.DataFrame:

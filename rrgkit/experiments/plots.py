@@ -106,3 +106,27 @@ def plot_confidence(outcomes: pd.DataFrame, x: str = "variant", ax=None):
     ax.set_xlabel(x)
     ax.set_ylabel("average token confidence AC (probability)")
     return ax
+
+
+def plot_cells(summary: pd.DataFrame, x: str, hue: str, metric: str = "F1-CXP-14", reference: float | None = None,
+               ax=None):
+    """Fig. 1's view: a metric (×100) per ``x`` (e.g. LM rung) and ``hue`` (e.g. schedule), with 95 % intervals.
+
+    ``summary`` has columns ``x``, ``hue``, ``mean``, ``ci_low`` and ``ci_high`` (fractions); ``reference``
+    (e.g. the text-only report's score) is drawn as a dashed line.
+    """
+    ax = _axis(ax, (7, 3.4))
+    groups, levels = list(dict.fromkeys(summary[x])), list(dict.fromkeys(summary[hue]))
+    width = 0.8 / len(levels)
+    for k, level in enumerate(levels):
+        part = summary[summary[hue] == level].set_index(x).reindex(groups)
+        pos = np.arange(len(groups)) + (k - (len(levels) - 1) / 2) * width
+        err = np.vstack([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]]) * 100
+        ax.errorbar(pos, 100 * part["mean"], yerr=np.nan_to_num(err), fmt="o", capsize=4, label=str(level))
+    if reference is not None:
+        ax.axhline(100 * reference, color="grey", ls="--", lw=1, label="text-only report")
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"test {metric} (×100), mean over seeds, 95% CI")
+    ax.legend(fontsize=8)
+    return ax

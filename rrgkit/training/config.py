@@ -67,7 +67,7 @@ DEFAULTS: dict = {
         "select_by": "F1-CXP-14",
         "max_val_reports": 200,
         "batch_size": 128,  # reports generated at once: on a CPU a decoding step costs about the same for 30 as for 300
-        "patience": None,  # stop after this many epochs without a better validation score (null: run every epoch)
+        "patience": None,  # end a phase after this many epochs without a better validation score (null: every epoch)
         "meteor": True,  # METEOR runs a Java process: slow on tiny test runs
         "backends": True,  # model-based metrics (BERTScore-MiniLM, F1-CXB, RadGraph) where installed
     },

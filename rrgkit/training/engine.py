@@ -12,11 +12,13 @@ train in which epochs), the loss of a list of item indices and, optionally, a va
 * **optimisation** — one AdamW over all groups (:mod:`rrgkit.training.optim`), the phase's
   groups at their learning rates and the others at 0, linear warm-up then cosine decay over all
   steps, gradient accumulation, gradient-norm clipping, bf16 autocast on request;
+* **convergence** — with a validation score, ``patience`` ends a phase whose score has not improved
+  for that many epochs: the run moves on to its next phase (a long stage 1 runs to convergence, then
+  stage 2 does) or, in the last phase, stops; the budget of epochs is a maximum;
 * **checkpoints** — ``checkpoints/last`` every ``checkpoint_every`` steps and after every epoch,
   with the optimizer and RNG states and the position in the epoch, written atomically
   (:mod:`rrgkit.training.checkpoint`); ``resume=True`` replays exactly what an uninterrupted run
-  does; with a validation score, ``checkpoints/best`` holds the best epoch and ``patience``
-  stops a run whose score has not improved for that many epochs;
+  does; with a validation score, ``checkpoints/best`` holds the best epoch;
 * **records** — ``log.csv`` (one row per optimizer step: step, epoch, phase, loss, lr per group,
   samples/s) and ``history.json`` (one row per epoch: train loss, validation scores, seconds);
 * **several processes** — under ``torchrun``/``accelerate launch`` each of the P processes takes
@@ -122,7 +124,7 @@ class Progress:
     @property
     def converged(self) -> bool:
         """False when the best epoch is the last one run: the score was still rising when training ended."""
-        return self.best_epoch is not None and (self.stopped_early or self.best_epoch < self.epoch)
+        return self.best_epoch is not None and bool(self.history) and self.best_epoch != self.history[-1]["epoch"]
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -208,6 +210,14 @@ class Distributed:
         for tensor in tensors:
             torch.distributed.broadcast(tensor, src=0)
 
+    def share(self, value):
+        """Rank 0's ``value`` (any picklable object) on every process."""
+        if self.world == 1:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             torch.distributed.all_reduce(value)
@@ -291,10 +301,9 @@ def fit(task: Task, settings: LoopSettings, out: Path, resume: bool = False, pro
     bar = tqdm(total=total_steps, initial=state.step, desc=desc, disable=not (progress and dist.main))
     try:
         with _maybe_log(out / "log.csv", list(groups), state.step, dist.main) as log:
-            for epoch in range(state.epoch, n_epochs):
-                if state.stopped_early:
-                    break
-                _, phase = phase_at_epoch(phases, epoch)
+            while state.epoch < n_epochs and not state.stopped_early:
+                epoch = state.epoch
+                index, phase = phase_at_epoch(phases, epoch)
                 epoch_start = time.perf_counter()
                 task.start_epoch(phase)
                 lengths = task.lengths(phase) if settings.bucketing else None
@@ -330,9 +339,18 @@ def fit(task: Task, settings: LoopSettings, out: Path, resume: bool = False, pro
                             save_checkpoint(ckpt / "last", module, groups, optimizer, asdict(state))
                     if stop_after and state.step >= stop_after:
                         raise TrainingInterrupted(f"stopped after step {state.step} (RRGKIT_STOP_AFTER_STEPS)")
+                next_epoch = epoch + 1
                 if dist.main:
                     _end_epoch(task, phase, epoch, state, settings, module, groups, out, epoch_start)
-                state.epoch, state.epoch_step, state.epoch_losses = epoch + 1, 0, []
+                    if state.stale_epochs and settings.patience and state.stale_epochs >= settings.patience:
+                        if index + 1 < len(phases):  # this phase has converged: on to the next one, patience anew
+                            next_epoch, state.stale_epochs = sum(p.epochs for p in phases[:index + 1]), 0
+                        else:
+                            state.stopped_early = True
+                    if next_epoch < n_epochs and phase_at_epoch(phases, next_epoch)[0] != index:
+                        state.stale_epochs = 0  # every phase gets its own patience
+                next_epoch, state.stopped_early = dist.share((next_epoch, state.stopped_early))
+                state.epoch, state.epoch_step, state.epoch_losses = next_epoch, 0, []
                 if dist.main:
                     save_checkpoint(ckpt / "last", module, groups, optimizer, asdict(state))
                 dist.wait()
@@ -358,5 +376,4 @@ def _end_epoch(task: Task, phase: Phase, epoch: int, state: Progress, settings: 
             save_checkpoint(out / "checkpoints" / "best", module, groups, None, asdict(state))
         else:
             state.stale_epochs += 1
-        state.stopped_early = settings.patience is not None and state.stale_epochs >= settings.patience
     write_json(out / "history.json", {"history": state.history})

@@ -452,6 +452,8 @@ def pretrain_lm(config: PretrainConfig, resume: bool = False, progress: bool = T
     if (done := _done(out, resume)) is not None:
         return done
     seed_everything(config.sections["seed"])
+    if config.data["manifest"]:
+        _manifest(config)  # build the phantom set whose findings join the corpus, if the config asks
     texts, counts = lm_corpus(config.data)
     order = np.random.default_rng(config.sections["seed"]).permutation(len(texts))
     n_val = max(1, int(round(config.data["val_frac"] * len(texts))))
