@@ -22,7 +22,9 @@ The pad token is set to EOS where the tokenizer has none (padding is masked).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -96,6 +98,20 @@ def _resolve(name: str) -> str:
     return name
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No "Loading weights" progress bar from transformers while a model loads (it lands on book pages)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_lm(cfg: LMConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load the causal LM named by ``cfg.name`` (float32, no LoRA yet) and its tokenizer."""
     tokenizer = load_tokenizer(cfg.name)
@@ -111,7 +127,8 @@ def load_lm(cfg: LMConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         model = GPT2LMHeadModel(config)
     else:
         path = smollm2_folder() if cfg.name == SMOLLM2 else _resolve(cfg.name)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        with _quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     if getattr(model, "loss_type", None) is None:  # e.g. GPT2LMHeadModel: else transformers logs a fallback notice
         model.loss_type = "ForCausalLM"
     if model.config.pad_token_id is None:
