@@ -24,16 +24,24 @@ DATA_SOURCES: tuple[str, ...] = ("data", "phantom", "labels.py", "assets.py", "e
 TRAINING_SOURCES: tuple[str, ...] = ("data", "phantom", "models", "training", "evaluation", "labels.py", "seed.py",
                                      "assets.py")
 """What a training run executes: data, models, the training core, generation and scoring."""
+PRETRAINING_SOURCES: tuple[str, ...] = ("data", "phantom", "models", "training/engine.py", "training/pretrain.py",
+                                        "training/optim.py", "training/checkpoint.py", "training/schedule.py",
+                                        "training/config.py", "evaluation/clinical.py", "labels.py", "seed.py",
+                                        "assets.py")
+"""What a pretraining run executes: data, models, the training core and the pretraining tasks (not fine-tuning)."""
 
 
 def source_hash(parts: Sequence[str] = TRAINING_SOURCES) -> str:
-    """Hash of the ``.py`` files (path and content) of the named subpackages and modules of rrgkit."""
+    """Hash of the ``.py`` files (path and content) of the named subpackages and modules of rrgkit.
+
+    Command-line modules (``*_cli.py``) only parse arguments and print, so they are left out.
+    """
     digest = hashlib.sha256()
     for part in sorted(parts):
         target = PACKAGE_DIR / part
         if not target.exists():
             raise ValueError(f"source_hash: rrgkit has no {part!r}")
-        for path in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
+        for path in sorted(p for p in target.rglob("*.py") if not p.name.endswith("_cli.py")) if target.is_dir() else [target]:
             digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

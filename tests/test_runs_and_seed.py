@@ -46,6 +46,18 @@ def test_key_follows_the_code_a_training_run_executes(tmp_path, monkeypatch):
     engine.write_text(engine.read_text() + "\n# a change in the training core\n")
     assert runs.config_key({"lr": 1}) != before
     assert runs.config_key({"lr": 2}) != runs.config_key({"lr": 1})
+    after = runs.config_key({"lr": 1})
+    (pkg / "training" / "train_cli.py").write_text((pkg / "training" / "train_cli.py").read_text() + "\n# help text\n")
+    assert runs.config_key({"lr": 1}) == after, "argument parsing does not change a run"
+
+
+def test_pretraining_keys_ignore_fine_tuning_code(tmp_path, monkeypatch):
+    pkg = _package_copy(tmp_path, monkeypatch)
+    before = runs.config_key({"kind": "labels"}, runs.PRETRAINING_SOURCES)
+    (pkg / "training" / "finetune.py").write_text((pkg / "training" / "finetune.py").read_text() + "\n#\n")
+    assert runs.config_key({"kind": "labels"}, runs.PRETRAINING_SOURCES) == before
+    (pkg / "training" / "pretrain.py").write_text((pkg / "training" / "pretrain.py").read_text() + "\n#\n")
+    assert runs.config_key({"kind": "labels"}, runs.PRETRAINING_SOURCES) != before
 
 
 def test_data_builds_ignore_training_code(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from rrgkit.paths import relative, resolve
-from rrgkit.runs import cached_run
+from rrgkit.runs import PRETRAINING_SOURCES, cached_run
 from rrgkit.training.config import TrainConfig
 from rrgkit.training.pretrain import PRETRAIN, PretrainConfig, load_pretrain_config
 
@@ -27,7 +27,7 @@ def _pretrain(config: PretrainConfig, profile: str, force: bool, progress: bool)
         return PRETRAIN[config.kind](config.updated({"out": str(folder)}), resume=True, progress=progress)
 
     keyed = {key: value for key, value in config.to_dict().items() if key != "out"}
-    return cached_run(profile, f"pretrain-{config.kind}", keyed, run, force=force)
+    return cached_run(profile, f"pretrain-{config.kind}", keyed, run, force=force, parts=PRETRAINING_SOURCES)
 
 
 def pretrained_overrides(train_config: TrainConfig, profile: str, encoder: tuple[str, str] | None = None,

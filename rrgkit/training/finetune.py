@@ -139,6 +139,16 @@ class FineTuneTask:
                 "F1-CXP-5": float(f1_scores(pred, ref, observations=FIVE_OBSERVATIONS)), "n_val": n}
 
 
+def prepare_data(config: TrainConfig) -> Path:
+    """The config's manifest, built first (or reused) when ``data.build`` names an embedded dataset."""
+    spec = config.data.build
+    if spec is not None:
+        from rrgkit.data.embedded import build_embedded
+
+        build_embedded(spec.dataset, config.data.manifest_path.parent, spec.n, spec.size, spec.seed)
+    return config.data.manifest_path
+
+
 @dataclass
 class Setup:
     """What :func:`setup` prepares: the model, the three splits, the process group."""
@@ -154,13 +164,9 @@ def setup(config: TrainConfig) -> Setup:
     from rrgkit.models.rrg import build_model
 
     dist = Distributed()
-    if config.data.build is not None:
-        if dist.main:
-            from rrgkit.data.embedded import build_embedded
-
-            spec = config.data.build
-            build_embedded(spec.dataset, config.data.manifest_path.parent, spec.n, spec.size, spec.seed)
-        dist.wait()
+    if dist.main:
+        prepare_data(config)
+    dist.wait()
     seed_everything(config.seed)
     model = build_model(config.model).to(dist.device)
     dist.broadcast(model, buffers_only=False)
