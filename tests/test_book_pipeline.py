@@ -36,9 +36,10 @@ def _toc(root: Path, *stems: str) -> None:
     (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/index\nchapters:\n{chapters}\n")
 
 
-def test_good_notebook_is_executed_with_profile_parameters(project):
+def test_good_notebook_is_executed_with_profile_parameters(project, capsys):
     _toc(project, "a_ok")
     result = build_book("t", project, html=False)
+    assert "\n    n is 3\n" in capsys.readouterr().out  # what a notebook prints reaches the terminal as it runs
     assert [r.name for r in result.runs] == ["a_ok"]
     executed = nbformat.read(project / "_build" / "t" / "src" / "notebooks" / "a_ok.ipynb", as_version=4)
     outputs = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)

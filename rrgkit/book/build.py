@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import nbformat
 
@@ -197,6 +198,26 @@ def hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
             tags.append("remove-cell")
 
 
+class _Indented:
+    """What a notebook prints, passed on to the terminal as it runs, indented under its notebook's line.
+
+    A full-profile chapter runs for up to an hour; its grid's progress lines ("k of N runs ... about y min to go")
+    are how the user running the build plans with it.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.at_line_start = True
+
+    def write(self, text: str) -> None:
+        for piece in text.splitlines(keepends=True):
+            self.stream.write(("    " if self.at_line_start else "") + piece)
+            self.at_line_start = piece.endswith("\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def execute_notebook(source: Path, target: Path, params: dict, profile: dict, commit: str, timeout: int,
                      results_file: Path, root: Path) -> NotebookRun:
     """Run one notebook with papermill (cwd = its folder) and post-process the executed copy.
@@ -222,6 +243,7 @@ def execute_notebook(source: Path, target: Path, params: dict, profile: dict, co
             kernel_name="python3",
             progress_bar=False,
             execution_timeout=timeout,
+            stdout_file=_Indented(sys.stdout),
         )
     except PapermillExecutionError as exc:
         executed = nbformat.read(target, as_version=4)

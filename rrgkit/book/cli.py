@@ -13,7 +13,7 @@ from rrgkit.paths import project_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="smoke", help="profile name in notebooks/profiles/ (smoke, full, paper) or a YAML path")
+    parser.add_argument("--profile", default="smoke", help="profile name in notebooks/profiles/ (smoke, full, long, paper) or a YAML path")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks (by stem)")
     parser.add_argument("--no-html", action="store_true", help="execute the notebooks but skip jupyter-book")
     parser.add_argument("--root", type=Path, default=None, help="book project folder (default: this repository)")
