@@ -17,11 +17,12 @@ def test_the_four_profiles_exist():
     assert {"smoke", "full", "long", "paper"} <= set(PROFILES)
 
 
-def test_long_is_full_plus_the_smollm2_rung():
+def test_long_is_full_plus_the_smollm2_rung_and_the_shifted_encoder():
     full, long = load_profile("full")["notebooks"], load_profile("long")["notebooks"]
     assert {k: v for k, v in long.items() if k != "04_one_vs_two_stage"} == {k: v for k, v in full.items() if k != "04_one_vs_two_stage"}
     extra = long["04_one_vs_two_stage"]["rungs"][len(full["04_one_vs_two_stage"]["rungs"]):]
     assert [r["lm"] for r in extra] == ["smollm2-135m"] and len(extra[0]["seeds"]) >= 5
+    assert "shifted_encoder" in long["04_one_vs_two_stage"] and "shifted_encoder" not in full["04_one_vs_two_stage"]
 
 
 @pytest.mark.parametrize("name", PROFILES)
