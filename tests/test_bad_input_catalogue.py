@@ -656,8 +656,11 @@ def test_rrgkit_debug_shows_the_traceback(monkeypatch):
 def _spawn_until_checkpoint(argv: list[str], out: Path) -> subprocess.Popen:
     """Start ``rrgkit`` in its own process and return it as soon as its first checkpoint is on disk."""
     env = {**os.environ, "TQDM_DISABLE": "1"}
+    # SIGINT back to its default in the child: a shell starts background jobs with it ignored, and Python then
+    # never raises KeyboardInterrupt (the Ctrl-C case below would pass or fail by how the tests were launched).
     proc = subprocess.Popen([sys.executable, "-m", "rrgkit.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (out / "checkpoints" / "last" / "progress.json").exists():
         assert proc.poll() is None, proc.communicate()

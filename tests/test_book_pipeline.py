@@ -63,7 +63,7 @@ def test_verdicts_a_chapter_records_reach_the_front_page(project):
     build_book("t", project, html=False)
     front = (project / "_build" / "t" / "src" / "book" / "index.md").read_text()
     assert "| {doc}`a_ok </notebooks/a_ok>` | model − baseline | F1-CXP-14 | +5.0 points | [+1.0, +9.0] | model better |" in front
-    assert "| model − ceiling | F1-CXP-14 | -2.0 points | [-5.0, +1.0] | no difference shown |" in front
+    assert "| model − ceiling | F1-CXP-14 | -2.0 points | [-5.0, +1.0] | inconclusive (detects ≥ 4.3 points) |" in front
 
 
 def test_a_rebuild_replaces_a_chapters_verdicts(project):
