@@ -367,15 +367,19 @@ def test_same_seed_same_metrics(standins, tmp_path):
     assert other_log != logs[0], "another seed must change the run (data order, dropout)"
 
 
-def test_patience_ends_a_long_stage_1_early_and_gives_stage_2_its_own(standins, tmp_path, monkeypatch):
+def _long_stage_with_scores(scores: list[float], out, monkeypatch) -> tuple[dict, list[dict]]:
+    """A long-stage run (4 + 4 epochs, patience 2) whose validation returns ``scores`` in turn."""
     import rrgkit.training.finetune as finetune
 
-    # long-stage, 4 + 4 epochs: stage 1 peaks at epoch 2 and stalls; stage 2 improves once, then stalls
-    scores = iter([0.3, 0.5, 0.4, 0.45, 0.6, 0.55, 0.58, 0.9])
-    monkeypatch.setattr(finetune.FineTuneTask, "validate", lambda self, phase: {"F1-CXP-14": next(scores)})
-    metrics = train(config(tmp_path, "schedule.preset=long-stage", "schedule.epochs=4", "eval.patience=2"),
-                    progress=False)
-    history = json.loads((tmp_path / "history.json").read_text())["history"]
+    feed = iter(scores)
+    monkeypatch.setattr(finetune.FineTuneTask, "validate", lambda self, phase: {"F1-CXP-14": next(feed)})
+    metrics = train(config(out, "schedule.preset=long-stage", "schedule.epochs=4", "eval.patience=2"), progress=False)
+    return metrics, json.loads((out / "history.json").read_text())["history"]
+
+
+def test_patience_ends_a_long_stage_1_early_and_gives_stage_2_its_own(standins, tmp_path, monkeypatch):
+    # stage 1 peaks at epoch 2 and stalls; stage 2 improves once, then stalls
+    metrics, history = _long_stage_with_scores([0.3, 0.5, 0.4, 0.45, 0.6, 0.55, 0.58, 0.9], tmp_path, monkeypatch)
     assert [(h["epoch"], h["phase"]) for h in history] == [(1, "stage1"), (2, "stage1"), (3, "stage1"), (4, "stage1"),
                                                           (5, "stage2"), (6, "stage2"), (7, "stage2")]
     assert metrics["best_epoch"] == 5 and metrics["stopped_early"] and metrics["converged"]
@@ -384,12 +388,6 @@ def test_patience_ends_a_long_stage_1_early_and_gives_stage_2_its_own(standins, 
 
 
 def test_a_stalled_stage_1_jumps_to_stage_2(standins, tmp_path, monkeypatch):
-    import rrgkit.training.finetune as finetune
-
-    scores = iter([0.5, 0.4, 0.3, 0.6, 0.7, 0.8, 0.9, 0.95])
-    monkeypatch.setattr(finetune.FineTuneTask, "validate", lambda self, phase: {"F1-CXP-14": next(scores)})
-    metrics = train(config(tmp_path, "schedule.preset=long-stage", "schedule.epochs=4", "eval.patience=2"),
-                    progress=False)
-    history = json.loads((tmp_path / "history.json").read_text())["history"]
+    metrics, history = _long_stage_with_scores([0.5, 0.4, 0.3, 0.6, 0.7, 0.8, 0.9, 0.95], tmp_path, monkeypatch)
     assert [h["epoch"] for h in history] == [1, 2, 3, 5, 6, 7, 8]  # epoch 4 of stage 1 skipped
     assert metrics["best_epoch"] == 8 and not metrics["converged"] and not metrics["stopped_early"]
