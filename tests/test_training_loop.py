@@ -362,7 +362,7 @@ def test_same_seed_same_metrics(standins, tmp_path):
     assert first == second
     logs = [[r.split(",")[:4] for r in (tmp_path / name / "log.csv").read_text().splitlines()] for name in ("a", "b")]
     assert logs[0] == logs[1]
-    other = train(config(tmp_path / "c", *extra[:-1], "seed=4"), progress=False)
+    train(config(tmp_path / "c", *extra[:-1], "seed=4"), progress=False)
     other_log = [r.split(",")[:4] for r in (tmp_path / "c" / "log.csv").read_text().splitlines()]
     assert other_log != logs[0], "another seed must change the run (data order, dropout)"
 
