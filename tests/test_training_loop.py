@@ -348,10 +348,17 @@ def test_a_run_whose_best_epoch_is_its_last_is_not_converged(standins, tmp_path,
 
 
 def test_batches_follow_report_length(standins, tmp_path):
-    train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=1", "model.mapper.dropout=0.0"), progress=False)
+    train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=1", "model.mapper.dropout=0.0",
+                 "data.bucketing=true"), progress=False)
     batches = [c["reports"] for c in StandIn.built[0].calls]
     spread = [max(map(len, b)) - min(map(len, b)) for b in batches]
     assert len(batches) == N_TRAIN // 4 and max(spread) <= len(" really")  # similar lengths share a batch
+
+
+def test_batches_mix_report_lengths_by_default(standins, tmp_path):
+    train(config(tmp_path, "schedule.preset=one-stage", "schedule.epochs=1", "model.mapper.dropout=0.0"), progress=False)
+    batches = [c["reports"] for c in StandIn.built[0].calls]
+    assert max(max(map(len, b)) - min(map(len, b)) for b in batches) > len(" really")
 
 
 def test_same_seed_same_metrics(standins, tmp_path):
