@@ -290,6 +290,27 @@ def test_plots_draw_labelled_axes_from_fabricated_results():
     plt.close("all")
 
 
+
+def test_plot_per_observation_draws_defined_scores_with_their_intervals():
+    import matplotlib.pyplot as plt  # conftest selects the Agg backend
+
+    from rrgkit.experiments import plots
+
+    nan = float("nan")
+    table = pd.DataFrame({"observation": ["Edema", "Fracture", "Pneumonia"], "support": [4, 0, 2],
+                          "f1": [0.5, nan, 1.0], "f1_ci_low": [0.25, nan, 1.0], "f1_ci_high": [0.75, nan, 1.0],
+                          "recall": [0.4, nan, 0.5], "recall_ci_low": [0.2, nan, nan], "recall_ci_high": [0.6, nan, nan]})
+    ax = plots.plot_per_observation(table, title="by hand")
+    assert ax.get_title() == "by hand" and "%" in ax.get_xlabel() and ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Edema (n=4)", "Fracture (n=0)", "Pneumonia (n=2)"]
+    points = ax.containers[0].lines[0].get_xydata()  # Fracture has no F1: not drawn, not drawn at 0
+    assert points.tolist() == [[50.0, 0.0], [100.0, 2.0]]
+    ax = plots.plot_per_observation(table, columns=("f1", "recall"))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["f1", "recall"]
+    assert ax.containers[1].lines[0].get_xydata().tolist() == [[40.0, 0.2]]  # recall of Pneumonia has no interval
+    plt.close("all")
+
+
 @pytest.mark.slow
 def test_two_workers_train_side_by_side_and_match_one_thread_runs(tmp_path, monkeypatch):
     """Runs trained by two single-threaded worker processes are the runs one single-threaded process trains."""

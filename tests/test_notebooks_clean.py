@@ -1,5 +1,6 @@
 """Notebooks in git carry no outputs and follow the book's conventions."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -11,6 +12,7 @@ from rrgkit.paths import project_root
 REPO_ROOT = project_root()
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+DEFINITION = re.compile(r"^\s*(?:async\s+def|def|class)\s+\w+", re.MULTILINE)
 
 
 def test_there_are_notebooks_and_all_are_in_the_toc():
@@ -36,3 +38,12 @@ def test_notebook_has_title_and_parameters(path: Path):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"{path.name}: exactly one cell tagged 'parameters' expected"
     assert "profile" in params[0].source, f"{path.name}: the parameters cell must define `profile`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_defines_no_function_or_class(path: Path):
+    """Notebooks keep story, parameters and plots; what a chapter computes lives in the library, with a test."""
+    nb = nbformat.read(path, as_version=4)
+    found = [(i, m.group().strip()) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             for m in DEFINITION.finditer(c.source)]
+    assert not found, f"{path.name}: move {found} into rrgkit (with a docstring and a test) and import it"

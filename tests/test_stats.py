@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rrgkit.evaluation.stats import SumStatistic, aggregate_seeds, bootstrap_ci, mean_statistic, paired_bootstrap
+from rrgkit.evaluation.stats import SumStatistic, aggregate_seeds, bootstrap_ci, format_ci, mean_statistic, paired_bootstrap
 
 
 def _values(n, seed=0):
@@ -94,3 +94,10 @@ def test_undefined_resamples_are_left_out_and_all_undefined_is_nan():
     never = SumStatistic(np.zeros((10, 2)), lambda s: np.full(s.shape[:-1], np.nan))
     out = bootstrap_ci(never, 10, n_boot=50)
     assert np.isnan(out["ci_low"]) and np.isnan(out["ci_high"])
+
+
+def test_format_ci_scales_and_rounds():
+    ci = {"value": 0.5, "ci_low": 0.25, "ci_high": 0.875}
+    assert format_ci(ci) == "50.0 [25.0, 87.5]"
+    assert format_ci(ci, scale=1, digits=2) == "0.50 [0.25, 0.88]"
+    assert format_ci({"value": 0.5, "ci_low": float("nan"), "ci_high": float("nan")}) == "50.0 [nan, nan]"

@@ -10,7 +10,7 @@ array and is resampled in a loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -111,6 +111,15 @@ def bootstrap_ci(metric_fn: Metric, n: int, n_boot: int = 1000, seed: int = 0, a
     _check_alpha(alpha)
     low, high = _interval(_replicates([metric_fn], n, n_boot, seed)[0], alpha)
     return {"value": _point(metric_fn, n), "ci_low": low, "ci_high": high}
+
+
+def format_ci(ci: Mapping[str, float], scale: float = 100.0, digits: int = 1) -> str:
+    """``value [ci_low, ci_high]`` of a :func:`bootstrap_ci` result, times ``scale``, for a table cell or a sentence.
+
+    A number is never shown without its interval; metrics are fractions, so the default prints percent.
+    """
+    value, low, high = (scale * ci[key] for key in ("value", "ci_low", "ci_high"))
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def paired_bootstrap(

@@ -1,4 +1,4 @@
-"""Plots the training and schedule chapters share: loss by phase, validation curves, metrics with CIs, Eqs. 2-4.
+"""Plots the chapters share: loss by phase, validation curves, metrics with CIs (overall and per observation), Eqs. 2-4.
 
 Each function draws on a given (or new) matplotlib axis and returns it; values ×100 where papers print them so.
 """
@@ -59,6 +59,34 @@ def plot_systems(table: pd.DataFrame, ax=None, metrics: Sequence[str] | None = N
     ax.set_xlabel("metric (test split)")
     ax.set_ylabel("score (×100), 95% bootstrap CI")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_per_observation(table: pd.DataFrame, columns: Sequence[str] = ("f1",), title: str | None = None, ax=None):
+    """Per-observation scores (×100) with their 95% CIs, one row per observation labelled with its support.
+
+    ``table`` is :func:`rrgkit.evaluation.clinical.per_observation` output with bootstrap intervals;
+    ``columns`` picks the measures (``f1``, ``precision``, ``recall``). Undefined values (no positives)
+    are left out rather than drawn at 0, so an empty class never looks like a failure.
+    """
+    ax = _axis(ax, (8, 0.32 * len(table) + 1.2))
+    y = np.arange(len(table))
+    for k, col in enumerate(columns):
+        value = 100 * table[col].to_numpy(dtype=float)
+        low = 100 * table[f"{col}_ci_low"].to_numpy(dtype=float)
+        high = 100 * table[f"{col}_ci_high"].to_numpy(dtype=float)
+        ok = np.isfinite(value) & np.isfinite(low) & np.isfinite(high)
+        ax.errorbar(value[ok], y[ok] + 0.2 * k, xerr=[value[ok] - low[ok], high[ok] - value[ok]], fmt="o", capsize=3,
+                    label=col)
+    ax.set_yticks(y, [f"{o} (n={s})" for o, s in zip(table["observation"], table["support"])])
+    ax.invert_yaxis()
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel("score (%, 95% bootstrap CI)")
+    ax.set_ylabel("observation (reference positives)")
+    if title is not None:
+        ax.set_title(title)
+    if len(columns) > 1:
+        ax.legend(loc="lower left")
     return ax
 
 
