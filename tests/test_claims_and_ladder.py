@@ -8,7 +8,7 @@ import pytest
 from test_experiments import _labels, _write_run
 
 from rrgkit.experiments.claims import cell_summary, claim, claims_table
-from rrgkit.experiments.ladder import choose_learning_rate, lr_variants, parse_rungs, rung_config
+from rrgkit.experiments.ladder import choose_learning_rate, lr_variants, parse_rungs, rung_config, size_pairs
 from rrgkit.training.config import parse_config
 
 SENTENCE = {"Cardiomegaly": "The heart is enlarged.", "Pleural Effusion": "There is a large right pleural effusion.",
@@ -65,6 +65,14 @@ def test_rungs_parse_and_name_bad_entries():
         parse_rungs([{"name": "x", "lm": "y", "epochs": 3}])
     with pytest.raises(ValueError, match="unique"):
         parse_rungs([{"name": "x", "lm": "y"}, {"name": "x", "lm": "z"}])
+
+
+def test_size_pairs_compare_rungs_adapted_alike():
+    rungs = parse_rungs([{"name": "tiny", "lm": "a"}, {"name": "tiny-ft", "lm": "a", "lora": None},
+                         {"name": "mini", "lm": "b"}, {"name": "mini-ft", "lm": "b", "lora": None},
+                         {"name": "smol", "lm": "c"}])
+    assert [(s.name, b.name) for s, b in size_pairs(rungs)] == [("tiny", "mini"), ("tiny-ft", "mini-ft"), ("mini", "smol")]
+    assert size_pairs(rungs[:2]) == []
 
 
 def test_rung_config_sets_lora_on_a_pretrained_lm_and_refuses_it_on_a_random_one(tmp_path):

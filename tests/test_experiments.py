@@ -84,6 +84,15 @@ def test_run_grid_trains_each_run_once_and_reuses_finished_runs(fake_train, caps
     assert len(fake_train) == 11, "a changed config is a new run"
 
 
+def test_run_grid_builds_each_dataset_once_before_any_run(fake_train, monkeypatch):
+    built = []
+    monkeypatch.setattr("rrgkit.training.finetune.prepare_data", lambda config: built.append(len(fake_train)))
+    run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=False)
+    assert built == [0], "one build, before the first run (side-by-side workers would race on the folder)"
+    run_grid(BASE, VARIANTS, [0, 1], "smoke", "exp", progress=False)
+    assert built == [0], "nothing to train, nothing to build"
+
+
 def test_run_grid_refuses_an_empty_grid(fake_train):
     with pytest.raises(ValueError, match="at least one variant and one seed"):
         run_grid(BASE, VARIANTS, [], "smoke", "exp", progress=False)

@@ -90,7 +90,7 @@ def run_grid(base: TrainConfig, variants: Mapping[str, Mapping], seeds: Sequence
     ``epochs_run``, ``converged`` (False when the best validation epoch is the last one run) and
     ``best_val`` next to the test metrics.
     """
-    from rrgkit.training.finetune import train
+    from rrgkit.training.finetune import prepare_data, train
 
     if not variants or not seeds:
         raise ValueError(f"{experiment}: need at least one variant and one seed, got {list(variants)} and {list(seeds)}")
@@ -106,6 +106,9 @@ def run_grid(base: TrainConfig, variants: Mapping[str, Mapping], seeds: Sequence
         for *_, folder in plan:
             shutil.rmtree(folder, ignore_errors=True)
     todo = [item for item in plan if not (item[2] / "metrics.json").exists()]
+    for manifest in dict.fromkeys(config.data.manifest_path for _, config, _ in todo):
+        # each dataset built (or checked) once, before any worker: side-by-side builds of one folder would race
+        prepare_data(next(config for _, config, _ in todo if config.data.manifest_path == manifest))
     started, trained, done = time.perf_counter(), [], len(plan) - len(todo)
     if progress and done:
         print(f"[{experiment}] {done} of {len(plan)} runs finished earlier, reused", flush=True)

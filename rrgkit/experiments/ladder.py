@@ -64,6 +64,20 @@ def parse_rungs(entries: Sequence[Mapping], where: str = "rungs") -> list[Rung]:
     return rungs
 
 
+def size_pairs(rungs: Sequence[Rung]) -> list[tuple[Rung, Rung]]:
+    """(smaller, larger) pairs for C3: each rung with the next one down the ladder that is adapted the same way.
+
+    The paper's C3 compares LMs of different size under the same recipe (LoRA); a LoRA rung against a fully
+    fine-tuned one would confound size with the adaptation, so such pairs are never formed.
+    """
+    pairs = []
+    for i, small in enumerate(rungs):
+        large = next((r for r in rungs[i + 1:] if r.tuning == small.tuning), None)
+        if large is not None:
+            pairs.append((small, large))
+    return pairs
+
+
 def rung_config(base: TrainConfig, rung: Rung, profile: str, progress: bool = False) -> tuple[TrainConfig, dict]:
     """``base`` with the rung's LM: pretrained on report text first if it asks, then LoRA (or full tuning)."""
     config = base.updated({"model": {"lm": {"name": rung.lm, "lora": None}}}, f"rung {rung.name!r}")
