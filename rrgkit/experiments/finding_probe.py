@@ -56,11 +56,13 @@ def statement_log_probs(model, images, sentences: Sequence[str], rows: int = 64)
         soft = model.soft_prompts(images)
         soft = soft.repeat_interleave(k, dim=0)  # image-major: image 0 with every sentence, then image 1 ...
         texts = list(sentences) * len(images)
+        k0 = soft.shape[1] + len(model.prompt_ids)  # soft prompt + text prompt: no logits needed there
         out = []
         for start in range(0, len(texts), rows):
             embeds, mask, labels = model.build_inputs(soft[start:start + rows], texts[start:start + rows])
-            logits = model.lm(inputs_embeds=embeds, attention_mask=mask).logits[:, :-1].float()
-            target = labels[:, 1:]
+            predicting = torch.arange(k0 - 1, labels.shape[1] - 1, device=embeds.device)  # position t predicts t + 1
+            logits = model.lm(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=predicting).logits.float()
+            target = labels[:, k0:]
             logp = logits.log_softmax(-1).gather(2, target.clamp(min=0)[..., None])[..., 0]
             keep = (target != -100) & (target != model.eos_id)
             out.append((logp * keep).sum(1))
