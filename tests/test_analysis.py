@@ -61,7 +61,7 @@ def test_confidence_outcomes_and_auroc():
     reference[0, 2] = 1
     outcomes = positive_outcomes(ac, predicted, reference)
     assert list(outcomes.outcome) == ["TP", "FP"]
-    table = separability(outcomes).set_index("observation")
+    table = separability(outcomes, n_reports=3, n_boot=50).set_index("observation")
     assert table.loc["all", "AUROC"] == 1.0 and table.loc["Cardiomegaly", "n_FP"] == 1
 
 

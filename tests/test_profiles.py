@@ -17,12 +17,40 @@ def test_the_four_profiles_exist():
     assert {"smoke", "full", "long", "paper"} <= set(PROFILES)
 
 
+GRID = "04_one_vs_two_stage"
+READERS = ("08_confidence", "09_qualitative")
+"""Chapters that read the grid of 04 (its runs, reused) rather than train their own."""
+GRID_KEYS = ("train_config", "overrides", "dataset", "pretrain_encoder", "rungs", "epochs", "workers")
+
+
 def test_long_is_full_plus_the_smollm2_rung_and_the_shifted_encoder():
     full, long = load_profile("full")["notebooks"], load_profile("long")["notebooks"]
-    assert {k: v for k, v in long.items() if k != "04_one_vs_two_stage"} == {k: v for k, v in full.items() if k != "04_one_vs_two_stage"}
+    same = set(full) - {GRID, *READERS}
+    assert {k: long[k] for k in same} == {k: full[k] for k in same} and set(long) == set(full)
     extra = long["04_one_vs_two_stage"]["rungs"][len(full["04_one_vs_two_stage"]["rungs"]):]
     assert [r["lm"] for r in extra] == ["smollm2-135m"] and len(extra[0]["seeds"]) >= 5
     assert "shifted_encoder" in long["04_one_vs_two_stage"] and "shifted_encoder" not in full["04_one_vs_two_stage"]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_chapters_that_read_the_grid_ask_for_exactly_its_runs(name):
+    notebooks = load_profile(name)["notebooks"]
+    for reader in READERS:
+        assert reader in notebooks, f"{name}.yaml: no section for {reader}"
+        assert {k: notebooks[reader].get(k) for k in GRID_KEYS} == {k: notebooks[GRID].get(k) for k in GRID_KEYS}, (
+            f"{name}.yaml: {reader} must ask for the grid of {GRID} (use its anchors)")
+
+
+def test_chapters_that_read_the_grid_default_to_its_defaults():
+    """Run as they stand (JupyterLab, "Run All"), 08 and 09 read the runs 04 trains with its own defaults."""
+    import papermill
+
+    notebooks = {nb.stem: nb for nb in toc_notebooks(REPO_ROOT)}
+    grid = papermill.inspect_notebook(str(notebooks[GRID]))
+    for reader in READERS:
+        declared = papermill.inspect_notebook(str(notebooks[reader]))
+        for key in (*GRID_KEYS, "schedules"):
+            assert declared[key]["default"] == grid[key]["default"], f"{reader}: default {key} differs from {GRID}'s"
 
 
 @pytest.mark.parametrize("name", PROFILES)

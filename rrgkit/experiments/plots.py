@@ -126,13 +126,23 @@ def plot_similarity(similarity: np.ndarray, classes: Sequence[str], title: str, 
     return ax
 
 
-def plot_confidence(outcomes: pd.DataFrame, x: str = "variant", ax=None):
-    """Fig. 5: average confidence (Eq. 4) of stated positives, true vs false, per ``x`` group."""
+def plot_confidence(outcomes: pd.DataFrame, x: str = "variant", ax=None, order: Sequence[str] | None = None):
+    """Fig. 5: average confidence (Eq. 4) of stated positives, true vs false, per ``x`` group (``order``: which, in order).
+
+    With no stated positive the axes say so instead of drawing nothing.
+    """
     ax = _axis(ax, (7, 3.4))
-    sns.violinplot(outcomes, x=x, y="AC", hue="outcome", hue_order=["TP", "FP"], split=True, inner="quart",
-                   cut=0, density_norm="width", ax=ax)
+    if outcomes.empty:
+        ax.text(0.5, 0.5, "no finding stated", ha="center", va="center", transform=ax.transAxes)
+        ax.set_ylim(0, 1)
+        ax.set_xticks([])
+    else:
+        sns.violinplot(outcomes, x=x, y="AC", hue="outcome", hue_order=["TP", "FP"], split=True, inner="quart",
+                       cut=0, density_norm="width", order=order, ax=ax)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        ax.legend(title="outcome", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel(x)
-    ax.set_ylabel("average token confidence AC (probability)")
+    ax.set_ylabel("AC (mean token probability)")
     return ax
 
 
@@ -156,5 +166,61 @@ def plot_cells(summary: pd.DataFrame, x: str, hue: str, metric: str = "F1-CXP-14
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_xlabel(x)
     ax.set_ylabel(f"test {metric} (×100), mean over seeds, 95% CI")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_auroc(table: pd.DataFrame, x: str = "cell", margin: float | None = None, ax=None):
+    """AUROC (TP vs FP) per ``x`` with its 95 % interval; dotted: chance, shaded: chance ± ``margin`` (a claim's band)."""
+    ax = _axis(ax, (7, 3.2))
+    groups = list(dict.fromkeys(table[x]))
+    part = table.set_index(x).loc[groups]
+    pos = np.arange(len(groups))
+    err = np.vstack([part["AUROC"] - part["ci_low"], part["ci_high"] - part["AUROC"]])
+    ax.errorbar(pos, part["AUROC"], yerr=np.nan_to_num(err), fmt="o", capsize=4, label="mean over seeds, 95% CI")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance (0.5)")
+    if margin is not None:
+        ax.axhspan(0.5 - margin, 0.5 + margin, color="grey", alpha=0.15, label=f"0.5 ± {margin:g}")
+    ax.set_xticks(pos, groups, rotation=20, ha="right")
+    ax.set_xlim(-0.5, len(groups) - 0.5)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(x)
+    ax.set_ylabel("AUROC, TP vs FP (0.5 = chance)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_recall(recall: pd.DataFrame, systems: Sequence[str], ax=None):
+    """Recall per observation (rows of ``recall``: ``observation`` and one column per system), one bar per system."""
+    ax = _axis(ax, (7, 5))
+    long = recall.melt(id_vars=["observation"], value_vars=list(systems), var_name="report", value_name="recall")
+    sns.barplot(long, y="observation", x="recall", hue="report", orient="h", ax=ax)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("recall (share of reference positives the report states)")
+    ax.set_ylabel("observation")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(systems))
+    return ax
+
+
+def plot_reliability(pairs: pd.DataFrame, columns: Sequence[str] = ("before", "after"), n_bins: int = 10, ax=None):
+    """Reliability diagram of probability columns of ``pairs`` against its boolean ``present``; the diagonal is calibration.
+
+    Marker area follows the number of pairs in the bin; each label carries the column's ECE.
+    """
+    from rrgkit.analysis.calibration import expected_calibration_error, reliability_table
+
+    ax = _axis(ax, (4.5, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="calibrated")
+    truth = pairs["present"].to_numpy(dtype=float)
+    for column in columns:
+        table = reliability_table(pairs[column], truth, n_bins)
+        ece = expected_calibration_error(pairs[column], truth, n_bins)
+        line = ax.plot(table["confidence"], table["frequency"], "-", label=f"{column} (ECE {ece:.3f})")[0]
+        ax.scatter(table["confidence"], table["frequency"], s=10 + 200 * table["n"] / table["n"].sum(),
+                   color=line.get_color())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in bin (probability)")
+    ax.set_ylabel("share of pairs with the finding (fraction)")
     ax.legend(fontsize=8)
     return ax
