@@ -9,7 +9,7 @@ from test_experiments import _labels
 from rrgkit.experiments.attention_study import allocation_summary, attention_claim
 from rrgkit.experiments.claims import claims_table, seed_claim
 from rrgkit.experiments.prompt_study import seed_summary, similarity_table
-from rrgkit.experiments.trace import Trace, _save, trace_path, trace_runs
+from rrgkit.experiments.trace import SplitPrompts, Trace, _save, prompt_run, prompt_runs, trace_path, trace_run, trace_runs
 
 
 def _trace(alphas: list[list[float]], no_sink: float = 1.0, prompts: np.ndarray | None = None, classes=None) -> Trace:
@@ -23,9 +23,9 @@ def _trace(alphas: list[list[float]], no_sink: float = 1.0, prompts: np.ndarray 
     return Trace(np.array([f"s{i}" for i in range(n)]), labels, labels, np.full(n, 0.5), prompts, pd.DataFrame(rows))
 
 
-def _traced(cells: dict[tuple[str, str], dict[int, Trace]]) -> pd.DataFrame:
+def _traced(cells: dict[tuple[str, str], dict[int, Trace]], column: str = "trace") -> pd.DataFrame:
     return pd.DataFrame([{"rung": rung, "schedule": schedule, "variant": f"{rung} · {schedule}", "seed": seed,
-                          "run": f"{rung}-{schedule}-{seed}", "converged": True, "trace": trace}
+                          "run": f"{rung}-{schedule}-{seed}", "converged": True, column: trace}
                          for (rung, schedule), traces in cells.items() for seed, trace in traces.items()])
 
 
@@ -86,8 +86,8 @@ def test_similarity_table_and_seed_summary():
     for schedule, spread in (("frozen", 0.05), ("two-stage", 0.5)):
         cells[("tiny", schedule)] = {seed: _trace([[1.0]] * 12, classes=classes, prompts=np.stack(
             [5 + centres[c] + spread * rng.normal(size=(2, 3)) for c in classes])) for seed in (0, 1, 2)}
-    table = similarity_table(_traced(cells))
-    assert len(table) == 6 and (table["n_single_label"] == 12).all() and (table["n_traced"] == 12).all()
+    table = similarity_table(_traced(cells, column="prompts"))
+    assert len(table) == 6 and (table["n_single_label"] == 12).all() and (table["n_studies"] == 12).all()
     assert (table["delta"] > 0).all() and (table["mean_cosine"] < 1).all()
     frozen, tuned = (table[table.schedule == s] for s in ("frozen", "two-stage"))
     assert tuned["mean_cosine"].max() < frozen["mean_cosine"].min()  # prompts spread apart: lower cosines
@@ -109,3 +109,25 @@ def test_trace_runs_reads_cached_traces_of_the_chosen_seeds(tmp_path, capsys):
     assert capsys.readouterr().out == ""  # cached: nothing to report
     with pytest.raises(ValueError, match="no run has a seed"):
         trace_runs(pd.DataFrame(rows), max_reports=5, seeds=[7])
+
+
+@pytest.mark.slow
+def test_prompt_run_gives_the_soft_prompts_a_trace_records(tmp_path, monkeypatch):
+    """A trained tiny run: the prompts of the whole test split, as its trace recorded them while generating."""
+    import torch
+    from test_training_integration import tiny_config, write_synthetic_manifest
+
+    from rrgkit.training.finetune import train
+
+    monkeypatch.setenv("RRGKIT_RUNS", str(tmp_path / "runs"))
+    torch.manual_seed(0)
+    config = tiny_config(write_synthetic_manifest(tmp_path), tmp_path / "run")
+    train(config, progress=False)
+    prompts = prompt_run(tmp_path / "run")
+    trace = trace_run(tmp_path / "run", max_reports=3, progress=False)
+    assert isinstance(prompts, SplitPrompts) and len(prompts.ids) >= 3
+    np.testing.assert_array_equal(prompts.ids[:3], trace.ids)
+    np.testing.assert_allclose(prompts.soft_prompts[:3], trace.soft_prompts, atol=1e-5)
+    assert set(trace.allocation.columns) >= {"sink", "alpha_no_sink"} and (trace.allocation.sink > 0).all()
+    runs = pd.DataFrame([{"variant": "a", "seed": 0, "run": str(tmp_path / "run")}])
+    assert list(prompt_runs(runs)["prompts"].iloc[0].ids) == list(prompts.ids)

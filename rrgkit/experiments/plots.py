@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 
 def _axis(ax, size: tuple[float, float]):
@@ -78,8 +79,7 @@ def plot_allocation(summary: pd.DataFrame, x: str = "step", hue: str = "rung", r
     if reference is not None:
         ax.axhline(reference, color="grey", ls="--", lw=1)
     ax.set_xlabel({"step": "generated token position t (tokens)", "layer": "LM layer (0 = first)"}.get(x, x))
-    if x == "layer":
-        ax.set_xticks(sorted(summary[x].unique()))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, title=hue, title_fontsize=8)
     return ax
@@ -106,7 +106,7 @@ def plot_similarity(similarity: np.ndarray, classes: Sequence[str], title: str, 
     ax.set_yticks(ticks, [classes[a] for a in edges[:-1]], fontsize=6)
     ax.set_xlabel("test sample (sorted by class)")
     ax.set_ylabel("class")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9, pad=16)  # clear of the colour bar's offset label (e.g. "1e-6")
     return ax
 
 

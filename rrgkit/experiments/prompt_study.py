@@ -1,6 +1,6 @@
-"""Figure 3 and claim C5 over traced runs: how alike the soft visual prompts of different studies are (Eq. 3).
+"""Figure 3 and claim C5 over a ladder's runs: how alike the soft visual prompts of different studies are (Eq. 3).
 
-The runs are traced ladder runs (:func:`rrgkit.experiments.trace.trace_runs`). Per run, Delta and the
+The runs carry their test prompts (:func:`rrgkit.experiments.trace.prompt_runs`). Per run, Delta and the
 mean pairwise cosine are computed on the single-label test studies, classes assigned under one stated
 uncertain-label policy (:mod:`rrgkit.analysis.prompt_similarity`); each is one number per run, so
 intervals are over seeds (:func:`rrgkit.evaluation.stats.aggregate_seeds`), and claims pair runs by seed
@@ -23,19 +23,19 @@ MEASURES: dict[str, str] = {"delta": "Δ (Eq. 3)", "mean_cosine": "mean pairwise
 """The per-run columns of :func:`similarity_table`, with their names on the page."""
 
 
-def similarity_table(traced: pd.DataFrame, uncertain: str = "positive") -> pd.DataFrame:
-    """``traced`` with, per run, Delta, the mean pairwise cosine, the image-dependent share and the studies used.
+def similarity_table(runs: pd.DataFrame, uncertain: str = "positive") -> pd.DataFrame:
+    """``runs`` (with a ``prompts`` column) with, per run, Delta, the mean pairwise cosine, the image-dependent share.
 
-    Delta and the mean cosine use the single-label studies (``n_single_label`` of ``n_traced``); the
-    image-dependent share (0: every image gets the same prompt) uses every traced study.
+    Delta and the mean cosine use the single-label studies (``n_single_label`` of ``n_studies``); the
+    image-dependent share (0: every image gets the same prompt) uses every study.
     """
     rows = []
-    for trace in traced["trace"]:
-        similarity, _, delta = similarity_view(trace, uncertain)
+    for prompts in runs["prompts"]:
+        similarity, _, delta = similarity_view(prompts, uncertain)
         rows.append({"delta": delta, "mean_cosine": mean_similarity(similarity) if len(similarity) > 1 else np.nan,
-                     "image_dependent_share": image_dependent_share(trace.soft_prompts),
-                     "n_single_label": len(similarity), "n_traced": len(trace.ids)})
-    return pd.concat([traced.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+                     "image_dependent_share": image_dependent_share(prompts.soft_prompts),
+                     "n_single_label": len(similarity), "n_studies": len(prompts.ids)})
+    return pd.concat([runs.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
 def seed_summary(table: pd.DataFrame, measures: Sequence[str] = tuple(MEASURES)) -> pd.DataFrame:
