@@ -17,9 +17,26 @@ def test_the_four_profiles_exist():
     assert {"smoke", "full", "long", "paper"} <= set(PROFILES)
 
 
+REUSE_04 = ("06_attention", "07_soft_prompts")
+"""Chapters that analyse chapter 04's runs: their profile sections take 04's values (YAML anchors)."""
+LADDER_KEYS = ("train_config", "overrides", "dataset", "pretrain_encoder", "rungs", "schedules", "epochs")
+"""The parameters that make :func:`rrgkit.experiments.schedule_study.run_ladder` find 04's runs."""
+
+
+def _defaults(stem: str) -> dict:
+    import ast
+
+    import papermill
+
+    return {k: ast.literal_eval(v["default"]) for k, v in papermill.inspect_notebook(str(REPO_ROOT / "notebooks" / f"{stem}.ipynb")).items()}
+
+
 def test_long_is_full_plus_the_smollm2_rung_and_the_shifted_encoder():
     full, long = load_profile("full")["notebooks"], load_profile("long")["notebooks"]
-    assert {k: v for k, v in long.items() if k != "04_one_vs_two_stage"} == {k: v for k, v in full.items() if k != "04_one_vs_two_stage"}
+    own = ("04_one_vs_two_stage", *REUSE_04)  # the ladder's chapters follow 04's rungs, which long extends
+    assert {k: v for k, v in long.items() if k not in own} == {k: v for k, v in full.items() if k not in own}
+    for stem in REUSE_04:
+        assert {k: v for k, v in long[stem].items() if k != "rungs"} == {k: v for k, v in full[stem].items() if k != "rungs"}
     extra = long["04_one_vs_two_stage"]["rungs"][len(full["04_one_vs_two_stage"]["rungs"]):]
     assert [r["lm"] for r in extra] == ["smollm2-135m"] and len(extra[0]["seeds"]) >= 5
     assert "shifted_encoder" in long["04_one_vs_two_stage"] and "shifted_encoder" not in full["04_one_vs_two_stage"]
@@ -33,6 +50,17 @@ def test_profile_sections_match_notebook_parameters(name):
         assert stem in notebooks, f"{name}.yaml: section {stem!r} names no notebook in _toc.yml"
         unknown = set(notebook_parameters(profile, stem)) - declared_parameters(notebooks[stem])
         assert not unknown, f"{name}.yaml: {stem} does not declare {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_the_analysis_chapters_reuse_chapter_04s_runs(name):
+    sections = load_profile(name)["notebooks"]
+    defaults = {stem: _defaults(stem) for stem in ("04_one_vs_two_stage", *REUSE_04)}
+    ladder = {key: sections["04_one_vs_two_stage"].get(key, defaults["04_one_vs_two_stage"][key]) for key in LADDER_KEYS}
+    for stem in REUSE_04:
+        assert stem in sections, f"{name}.yaml: no section for {stem}"
+        assert {key: sections[stem].get(key, defaults[stem][key]) for key in LADDER_KEYS} == ladder, \
+            f"{name}.yaml: {stem} would not find chapter 04's runs"
 
 
 def test_unknown_profile_names_the_known_ones():
