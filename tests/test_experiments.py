@@ -172,7 +172,8 @@ def _fabricated_trace(n=12, seed=0):
     # prompts: a shared component plus a class-specific one, so same-class pairs are more similar
     centres = {c: rng.normal(size=(3, 8)) for c in set(classes)}
     prompts = np.stack([5 + centres[c] + 0.1 * rng.normal(size=(3, 8)) for c in classes]).astype(np.float32)
-    allocation = pd.DataFrame({"report": [0, 0, 1], "step": [1, 1, 1], "layer": [0, 1, 0], "alpha": [0.5, 1.5, 2.0]})
+    allocation = pd.DataFrame({"report": [0, 0, 1], "step": [1, 1, 1], "layer": [0, 1, 0], "alpha": [0.5, 1.5, 2.0],
+                               "sink": [0.1, 0.6, 0.2], "alpha_no_sink": [0.4, 0.75, np.nan]})
     return Trace(np.array([f"s{i}" for i in range(n)]), reference, generated, rng.uniform(0.2, 0.9, n), prompts, allocation)
 
 
@@ -191,7 +192,7 @@ def test_trace_cache_round_trip_and_trace_run_reads_the_cache(tmp_path):
         np.testing.assert_allclose(loaded.confidence, trace.confidence)
         np.testing.assert_array_equal(loaded.soft_prompts, trace.soft_prompts)
         pd.testing.assert_frame_equal(loaded.allocation, trace.allocation, check_dtype=False)
-        assert loaded.allocation["layer"].dtype.kind == "i"
+        assert loaded.allocation["layer"].dtype.kind == "i" and list(loaded.allocation)[-1] == "alpha_no_sink"
     with pytest.raises(FileNotFoundError, match="config.json"):
         trace_run(tmp_path, max_reports=3, progress=False)  # another cache key: needs the run itself
 
@@ -288,11 +289,12 @@ def test_plots_draw_labelled_axes_from_fabricated_results():
     trace = _fabricated_trace()
     similarity, classes, delta = similarity_view(trace)
     outcomes = confidence_outcomes(trace).assign(variant="a")
-    allocation = pd.DataFrame({"layer": [0, 1, 0, 1], "alpha_mean": [0.5, 0.7, 0.6, 0.9], "variant": ["a", "a", "b", "b"]})
+    allocation = pd.DataFrame({"layer": [0, 1, 0, 1], "mean": [0.5, 0.7, 0.6, 0.9], "ci_low": [0.4, 0.6, 0.5, 0.8],
+                               "ci_high": [0.6, 0.8, 0.7, 1.0], "rung": ["a", "a", "b", "b"]})
     axes = [plots.plot_loss(log), plots.plot_validation(history.query("variant == 'a'")),
             plots.plot_validation(history, hue="variant"), plots.plot_systems(table),
-            plots.plot_allocation(allocation), plots.plot_similarity(similarity, classes, f"Δ = {delta:.3f}"),
-            plots.plot_confidence(outcomes)]
+            plots.plot_allocation(allocation, x="layer"), plots.plot_similarity(similarity, classes, f"Δ = {delta:.3f}"),
+            plots.plot_confidence(outcomes), plots.plot_prompt_map(np.arange(24.0).reshape(12, 2), classes, "map")]
     for ax in axes:
         assert ax.get_xlabel() and ax.get_ylabel()
     assert [t.get_text() for t in axes[5].get_yticklabels()] == sorted(set(classes))

@@ -220,6 +220,8 @@ def test_batched_generation_equals_one_by_one(tiny):
     t = len(batch.token_ids[0])
     assert batch.prompt_attention[0].shape == (t, 2)  # 2 layers
     assert ((batch.prompt_attention[0] > 0) & (batch.prompt_attention[0] <= 1 + 1e-6)).all()
+    assert batch.sink_attention[0].shape == (t, 2)
+    assert ((batch.sink_attention[0] > 0) & (batch.sink_attention[0] < batch.prompt_attention[0])).all()
     k0 = 10 + len(tiny.prompt_ids)
     assert batch.context_lengths[0].tolist() == list(range(k0, k0 + t))
     assert tiny.training  # generate restores the mode
@@ -251,11 +253,23 @@ def test_greedy_instrumentation_matches_teacher_forced_rescoring(tiny):
         probs, attn = tiny._score(tiny._prefix(tiny.soft_prompts(x)), greedy.token_ids, 10)
     for i in range(2):
         np.testing.assert_allclose(probs[i], greedy.token_probs[i], atol=1e-5)
-        np.testing.assert_allclose(attn[i], greedy.prompt_attention[i], atol=1e-5)
+        np.testing.assert_allclose(attn[i][..., 0], greedy.prompt_attention[i], atol=1e-5)
+        np.testing.assert_allclose(attn[i][..., 1], greedy.sink_attention[i], atol=1e-5)
     beams = tiny.generate(x, max_new_tokens=6, num_beams=3, output_scores=True, output_attentions=True)
     assert len(beams.texts) == 2 and all(len(p) == len(ids) for p, ids in zip(beams.token_probs, beams.token_ids))
     plain = tiny.generate(x, max_new_tokens=6)
-    assert plain.token_probs is None and plain.prompt_attention is None and plain.texts == greedy.texts
+    assert plain.token_probs is None and plain.prompt_attention is None and plain.sink_attention is None
+    assert plain.texts == greedy.texts
+
+
+def test_prompt_mass_sums_the_soft_prompt_and_keeps_position_zero_apart():
+    from rrgkit.models.rrg import _prompt_mass
+
+    # one layer, two heads, one query over 4 keys; the soft prompt is the first 2 keys
+    heads = torch.tensor([[0.5, 0.25, 0.125, 0.125], [0.1, 0.2, 0.3, 0.4]])
+    mass = _prompt_mass((heads[None, :, None, :],), slice(-1, None), n_soft=2)
+    assert mass.shape == (1, 1, 1, 2)
+    torch.testing.assert_close(mass[0, 0, 0], torch.tensor([(0.75 + 0.3) / 2, (0.5 + 0.1) / 2]))
 
 
 def test_same_seed_same_model_and_reports():

@@ -18,15 +18,18 @@ def test_the_four_profiles_exist():
 
 
 GRID = "04_one_vs_two_stage"
-READERS = ("08_confidence", "09_qualitative")
+READERS = ("06_attention", "07_soft_prompts", "08_confidence", "09_qualitative")
 """Chapters that read the grid of 04 (its runs, reused) rather than train their own."""
-GRID_KEYS = ("train_config", "overrides", "dataset", "pretrain_encoder", "rungs", "epochs", "workers")
+GRID_KEYS = ("train_config", "overrides", "dataset", "pretrain_encoder", "rungs", "schedules", "epochs", "workers")
+"""The parameters that make :func:`rrgkit.experiments.schedule_study.run_ladder` find 04's runs."""
 
 
 def test_long_is_full_plus_the_larger_rungs_and_the_shifted_encoder():
     full, long = load_profile("full")["notebooks"], load_profile("long")["notebooks"]
     same = set(full) - {GRID, *READERS}
     assert {k: long[k] for k in same} == {k: full[k] for k in same} and set(long) == set(full)
+    for reader in READERS:  # they follow 04's rungs, which long extends
+        assert {k: v for k, v in long[reader].items() if k != "rungs"} == {k: v for k, v in full[reader].items() if k != "rungs"}
     extra = long["04_one_vs_two_stage"]["rungs"][len(full["04_one_vs_two_stage"]["rungs"]):]
     assert [r["lm"] for r in extra] == ["gpt2-scratch-mini", "gpt2-scratch-mini", "smollm2-135m"]
     assert all(len(r["seeds"]) >= 5 for r in extra)
@@ -50,7 +53,7 @@ def test_chapters_that_read_the_grid_default_to_its_defaults():
     grid = papermill.inspect_notebook(str(notebooks[GRID]))
     for reader in READERS:
         declared = papermill.inspect_notebook(str(notebooks[reader]))
-        for key in (*GRID_KEYS, "schedules"):
+        for key in GRID_KEYS:
             assert declared[key]["default"] == grid[key]["default"], f"{reader}: default {key} differs from {GRID}'s"
 
 

@@ -7,10 +7,17 @@ together relative to other classes, which the paper reads as better-preserved vi
 The ratio needs a positive different-class mean (soft prompts share a large common component,
 so in practice it is); :func:`delta` refuses otherwise.
 
-The paper sorts single-label test samples by class. CheXpert labels are multi-label, so a
-sample's *class* here is the set of its positive observations (1 only; 0, -1 and blank are not
-positive); by default only samples with at most one positive pathology are used, so that "same
-label" has the paper's meaning, and pairs of a sample with itself are excluded.
+The paper sorts single-label test samples by class. CheXpert labels are multi-label and may be
+uncertain (-1), so the class of a sample is assigned by one stated rule (:func:`label_classes`):
+
+* a pathology is *positive* when its label is 1, or -1 under ``uncertain="positive"`` (the policy of
+  the headline F1-CXP-14, and the default); under ``uncertain="negative"`` a -1 is not positive;
+  0 and blank are never positive;
+* the class is the set of positive pathologies joined by '+'; a sample with none is "No Finding"
+  (so a study whose only labels are uncertain is "No Finding" under ``"negative"`` and carries its
+  uncertain findings under ``"positive"``);
+* Eq. 3 uses only samples with at most one positive pathology (:func:`single_label_subset`), so that
+  "same label" has the paper's meaning; pairs of a sample with itself are excluded.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rrgkit.labels import CHEXPERT_OBSERVATIONS
+from rrgkit.evaluation.clinical import binarize
+from rrgkit.labels import PATHOLOGIES
 
 
 def cosine_matrix(prompts: np.ndarray) -> np.ndarray:
@@ -48,11 +56,13 @@ def image_dependent_share(prompts: np.ndarray) -> float:
     return float(np.sum(flat.var(axis=0)) / total)
 
 
-def label_classes(labels: np.ndarray) -> list[str]:
-    """A class name per sample: its positive pathologies joined by '+', or 'No Finding' when none."""
-    names = CHEXPERT_OBSERVATIONS[1:]
-    positive = np.asarray(labels, dtype=float)[:, 1:] == 1
-    return ["+".join(n for n, p in zip(names, row, strict=True) if p) or "No Finding" for row in positive]
+def label_classes(labels: np.ndarray, uncertain: str = "positive") -> list[str]:
+    """A class name per sample (14 CheXpert columns): its positive pathologies joined by '+', or 'No Finding'.
+
+    ``uncertain`` says whether a -1 is positive (see the module docstring).
+    """
+    positive = binarize(np.asarray(labels, dtype=float)[:, 1:], uncertain)
+    return ["+".join(n for n, p in zip(PATHOLOGIES, row, strict=True) if p) or "No Finding" for row in positive]
 
 
 def delta(similarity: np.ndarray, classes: Sequence[str]) -> float:
@@ -71,7 +81,35 @@ def delta(similarity: np.ndarray, classes: Sequence[str]) -> float:
     return float(positive.mean() / negative.mean() - 1.0)
 
 
-def single_label_subset(labels: np.ndarray) -> np.ndarray:
-    """Indices of samples with at most one positive pathology (the paper's single-label view)."""
-    positives = (np.asarray(labels, dtype=float)[:, 1:] == 1).sum(axis=1)
+def single_label_subset(labels: np.ndarray, uncertain: str = "positive") -> np.ndarray:
+    """Indices of samples with at most one positive pathology under ``uncertain`` (the paper's single-label view)."""
+    positives = binarize(np.asarray(labels, dtype=float)[:, 1:], uncertain).sum(axis=1)
     return np.flatnonzero(positives <= 1)
+
+
+def mean_similarity(similarity: np.ndarray) -> float:
+    """Mean cosine over distinct pairs (the off-diagonal): the paper's "smaller cosine similarity on average"."""
+    if len(similarity) < 2:
+        raise ValueError("mean_similarity needs at least two samples")
+    return float(similarity[~np.eye(len(similarity), dtype=bool)].mean())
+
+
+def prompt_map(prompts: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """(n, 2) UMAP of flattened prompts, after removing their mean and scaling to unit mean squared norm.
+
+    Soft prompts share a large common component and may differ by tiny amounts; centring and scaling
+    keep the map about how they differ, whatever their size. Prompts that differ by less than a millionth
+    of their size (float rounding) are refused. Initialised from PCA (no spectral
+    step, which warns on a disconnected neighbour graph) and single-threaded, so a seed repeats it.
+    """
+    import umap
+
+    flat = np.asarray(prompts, dtype=np.float64).reshape(len(prompts), -1)
+    if len(flat) < 3:
+        raise ValueError(f"prompt_map needs at least three prompts, got {len(flat)}")
+    centred = flat - flat.mean(axis=0)
+    size = float(np.sqrt(np.mean(np.sum(centred**2, axis=1))))
+    if size <= 1e-6 * float(np.sqrt(np.mean(np.sum(flat**2, axis=1)))):  # below that, differences are float rounding
+        raise ValueError("prompt_map: every soft prompt is the same (to a millionth of its size); there is nothing to map")
+    reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(flat) - 1), init="pca", random_state=seed, n_jobs=1)
+    return reducer.fit_transform(centred / size)

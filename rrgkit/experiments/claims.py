@@ -6,6 +6,8 @@ same test reports. :func:`cell_summary` gives a cell's mean
 metric with a seeds-then-reports interval (:func:`rrgkit.evaluation.stats.hierarchical_bootstrap`);
 :func:`claim` compares two cells seed by seed (the same seed's runs are paired: same data order,
 same test reports) and applies the book's verdict rule (:mod:`rrgkit.evaluation.verdicts`).
+:func:`seed_claim` does the same for a number each run has once (such as Eq. 3's Delta), with an
+interval over seeds only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rrgkit.evaluation.stats import SumStatistic, hierarchical_bootstrap, hierarchical_paired_bootstrap
+from rrgkit.evaluation.stats import SumStatistic, aggregate_seeds, hierarchical_bootstrap, hierarchical_paired_bootstrap
 from rrgkit.evaluation.verdicts import ClaimVerdict, verdict
 from rrgkit.experiments.grid import predictions
 
@@ -73,6 +75,20 @@ def cell_summary(runs: pd.DataFrame, labels: Mapping[str, np.ndarray], metrics: 
     return pd.DataFrame(rows)
 
 
+def paired_cells(runs: pd.DataFrame, a: str, b: str) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
+    """The runs of cells ``a`` and ``b`` indexed by seed, and the seeds both have (a claim pairs those)."""
+    ra, rb = cell_runs(runs, a).set_index("seed"), cell_runs(runs, b).set_index("seed")
+    seeds = sorted(set(ra.index) & set(rb.index))
+    if not seeds:
+        raise ValueError(f"cells {a!r} and {b!r} share no seed")
+    return ra, rb, seeds
+
+
+def unconverged_runs(ra: pd.DataFrame, rb: pd.DataFrame, seeds: Sequence[int]) -> int:
+    """How many of the paired runs (:func:`paired_cells`) ended their budget still improving."""
+    return int((~ra.loc[seeds, "converged"].astype(bool)).sum() + (~rb.loc[seeds, "converged"].astype(bool)).sum())
+
+
 def claim(runs: pd.DataFrame, a: str, b: str, labels: Mapping[str, np.ndarray], text: str, direction: int = 1,
           metric: str = "F1-CXP-14", text_only: float | None = None, n_boot: int = 2000, seed: int = 0) -> ClaimResult:
     """Cell ``a`` − cell ``b`` over the seeds both have, paired per seed, judged by the verdict rule.
@@ -81,10 +97,7 @@ def claim(runs: pd.DataFrame, a: str, b: str, labels: Mapping[str, np.ndarray], 
     mean beats it: a difference between two models that both lose to a report that ignores the
     image says little about vision.
     """
-    ra, rb = cell_runs(runs, a).set_index("seed"), cell_runs(runs, b).set_index("seed")
-    seeds = sorted(set(ra.index) & set(rb.index))
-    if not seeds:
-        raise ValueError(f"cells {a!r} and {b!r} share no seed")
+    ra, rb, seeds = paired_cells(runs, a, b)
     pairs = []
     for s in seeds:
         ids_a, stat_a = _statistics(ra.loc[s, "run"], [metric], labels)
@@ -94,14 +107,36 @@ def claim(runs: pd.DataFrame, a: str, b: str, labels: Mapping[str, np.ndarray], 
         pairs.append((stat_a[metric], stat_b[metric]))
     result = hierarchical_paired_bootstrap(pairs, n_boot=n_boot, seed=seed)
     means = {name: float(np.mean([p[i].value() for p in pairs])) for i, name in enumerate((a, b))}
-    unconverged = int((~ra.loc[seeds, "converged"].astype(bool)).sum() + (~rb.loc[seeds, "converged"].astype(bool)).sum())
     return ClaimResult(
         claim=text, a=a, b=b, metric=metric,
         verdict=verdict(result["diff"], result["ci_low"], result["ci_high"], direction),
         n_seeds=len(seeds), sd_seeds=result["sd_seeds"],
         a_beats_text_only=None if text_only is None else means[a] > text_only,
         b_beats_text_only=None if text_only is None else means[b] > text_only,
-        unconverged_runs=unconverged,
+        unconverged_runs=unconverged_runs(ra, rb, seeds),
+    )
+
+
+def seed_claim(runs: pd.DataFrame, a: str, b: str, value: str, text: str, direction: int = 1,
+               metric: str | None = None) -> ClaimResult:
+    """Cell ``a`` − cell ``b`` on the column ``value`` of ``runs`` (one number per run), paired by seed.
+
+    For a statistic of a whole test set that is not a sum over reports (Eq. 3's Delta, a mean pairwise
+    cosine), the interval is Student's t over the per-seed differences
+    (:func:`rrgkit.evaluation.stats.aggregate_seeds`): it carries the seed-to-seed variation only, not
+    the finite test set, and is undefined (verdict "undetermined") with one seed. A seed whose value is
+    undefined (NaN) in either cell is left out, and ``n_seeds`` counts the seeds used.
+    """
+    ra, rb, seeds = paired_cells(runs, a, b)
+    differences = ra.loc[seeds, value].to_numpy(dtype=float) - rb.loc[seeds, value].to_numpy(dtype=float)
+    used = differences[np.isfinite(differences)]
+    nan = float("nan")
+    result = aggregate_seeds(used) if len(used) else {"mean": nan, "std": nan, "ci_low": nan, "ci_high": nan}
+    return ClaimResult(
+        claim=text, a=a, b=b, metric=metric or value,
+        verdict=verdict(result["mean"], result["ci_low"], result["ci_high"], direction),
+        n_seeds=len(used), sd_seeds=result["std"], a_beats_text_only=None, b_beats_text_only=None,
+        unconverged_runs=unconverged_runs(ra, rb, seeds),
     )
 
 

@@ -17,7 +17,7 @@ FILE = Path(__file__).with_name("data") / "lu2023_tables.yaml"
 
 @lru_cache(maxsize=1)
 def paper_data() -> dict:
-    """The whole data file: tables, the figure's claim, the claims the book tests (C1, C2, C3, C6, C7)."""
+    """The whole data file: tables, the figure's claim, the claims the book tests (C1-C5, C5b, C6, C7)."""
     return yaml.safe_load(FILE.read_text())
 
 
@@ -32,7 +32,7 @@ def paper_table(name: str) -> pd.DataFrame:
 
 
 def paper_claim(name: str) -> dict:
-    """One claim the book tests (``C1``, ``C2``, ``C3``, ``C6``, ``C7``): its text and, where pairwise, its cells."""
+    """One claim the book tests (``C1``-``C5``, ``C5b``, ``C7``): its text and, where pairwise, its cells."""
     claims = paper_data()["claims"]
     if name not in claims:
         raise KeyError(f"no claim {name!r}; claims: {sorted(claims)}")

@@ -1,4 +1,5 @@
-"""Plots the chapters share: loss by phase, validation curves, metrics with CIs (overall and per observation), Eqs. 2-4.
+"""Plots the chapters share: loss by phase, validation curves, metrics with CIs (overall and per observation),
+Eqs. 2-4 and the prompts' map.
 
 Each function draws on a given (or new) matplotlib axis and returns it; values ×100 where papers print them so.
 """
@@ -11,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 
 def _axis(ax, size: tuple[float, float]):
@@ -90,14 +92,25 @@ def plot_per_observation(table: pd.DataFrame, columns: Sequence[str] = ("f1",), 
     return ax
 
 
-def plot_allocation(allocation: pd.DataFrame, hue: str = "variant", ax=None):
-    """Eq. 2 per layer: mean allocation to the soft prompt (1 = proportional to its share of the context)."""
+def plot_allocation(summary: pd.DataFrame, x: str = "step", hue: str = "rung", reference: float | None = 1.0,
+                    ylabel: str = "α, Eq. 2 (1 = attention by length)", ax=None):
+    """Fig. 2's view: ``mean`` per ``x`` (``step`` or ``layer``), one line per ``hue`` with its 95 % band.
+
+    ``summary`` has columns ``x``, ``hue``, ``mean``, ``ci_low`` and ``ci_high`` for one quantity
+    (:func:`rrgkit.experiments.attention_study.allocation_summary`); ``reference`` is drawn dashed
+    (α = 1: the visual prompt gets attention in proportion to its length).
+    """
     ax = _axis(ax, (6, 3.2))
-    sns.lineplot(allocation, x="layer", y="alpha_mean", hue=hue, style=hue, markers=True, dashes=False, ax=ax)
-    ax.axhline(1.0, color="grey", ls="--", lw=1)
-    ax.set_xlabel("LM layer (0 = first)")
-    ax.set_ylabel("attention allocation α (1 = by length)")
-    ax.set_xticks(sorted(allocation["layer"].unique()))
+    for level, part in summary.groupby(hue, sort=False):
+        part = part.sort_values(x)
+        line = ax.plot(part[x], part["mean"], marker="o" if x == "layer" else None, lw=1.5, label=str(level))[0]
+        ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=line.get_color(), alpha=0.25, lw=0)
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls="--", lw=1)
+    ax.set_xlabel({"step": "generated token position t (tokens)", "layer": "LM layer (0 = first)"}.get(x, x))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, title=hue, title_fontsize=8)
     return ax
 
 
@@ -122,7 +135,18 @@ def plot_similarity(similarity: np.ndarray, classes: Sequence[str], title: str, 
     ax.set_yticks(ticks, [classes[a] for a in edges[:-1]], fontsize=6)
     ax.set_xlabel("test sample (sorted by class)")
     ax.set_ylabel("class")
+    ax.set_title(title, fontsize=9, pad=16)  # clear of the colour bar's offset label (e.g. "1e-6")
+    return ax
+
+
+def plot_prompt_map(embedding: np.ndarray, classes: Sequence[str], title: str, ax=None):
+    """A 2-D map of soft prompts (:func:`rrgkit.analysis.prompt_similarity.prompt_map`), one colour per class."""
+    ax = _axis(ax, (4.5, 4))
+    sns.scatterplot(x=embedding[:, 0], y=embedding[:, 1], hue=list(classes), s=18, ax=ax)
+    ax.set_xlabel("UMAP 1 (no unit)")
+    ax.set_ylabel("UMAP 2 (no unit)")
     ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6, title="finding", title_fontsize=7)
     return ax
 
 

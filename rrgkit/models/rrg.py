@@ -5,9 +5,11 @@ Teacher forcing sees ``[soft prompt (N)] + prompt tokens + " " + report tokens +
 
 Generation is instrumented for the paper's analyses: the probability of every
 chosen token (Eq. 4, average confidence), the attention mass each generated
-token puts on the N soft-prompt positions per layer (Eq. 2's numerator) and the
-number of attended positions (Eq. 2's normaliser), and the soft prompts
-themselves (Eq. 3, cosine similarity). Greedy decoding is a hand-written
+token puts on the N soft-prompt positions per layer (Eq. 2's numerator) and,
+separately, on position 0 alone (the first soft-prompt token, where causal LMs
+park attention they do not need: the "attention sink"), the number of attended
+positions (Eq. 2's normaliser), and the soft prompts themselves (Eq. 3, cosine
+similarity). Greedy decoding is a hand-written
 KV-cache loop, so these are read off the very forward passes that chose the
 tokens; beam search uses ``transformers`` ``generate`` and then re-scores the
 chosen beams in one teacher-forced pass (exact, same definitions).
@@ -46,6 +48,7 @@ class Generation:
     prompt_attention: list[np.ndarray] | None  # per report (T, n_layers): mass on the soft prompt, head-averaged
     context_lengths: list[np.ndarray] | None  # per report (T,): positions attended when choosing y_t
     soft_prompts: Tensor  # (B, N, D_txt), detached, CPU
+    sink_attention: list[np.ndarray] | None = None  # per report (T, n_layers): mass on position 0 alone, head-averaged
 
 
 class RRGModel(nn.Module):
@@ -199,7 +202,7 @@ class RRGModel(nn.Module):
         """Write a report per image (greedy, or beam search with ``num_beams`` > 1), in eval mode.
 
         ``output_scores`` fills ``token_probs``; ``output_attentions`` fills
-        ``prompt_attention`` and ``context_lengths`` (for the token y_t these
+        ``prompt_attention``, ``sink_attention`` and ``context_lengths`` (for the token y_t these
         come from the forward pass whose logits chose y_t: its query is the
         last prompt token for y_1 and y_{t-1} afterwards, attending to
         N + P + t - 1 positions). ``visual_tokens`` (the encoder's output) replaces ``images``
@@ -223,15 +226,16 @@ class RRGModel(nn.Module):
             texts=[self.tokenizer.decode(x, skip_special_tokens=True).strip() for x in ids],
             token_ids=ids,
             token_probs=probs if output_scores else None,
-            prompt_attention=attn if output_attentions else None,
+            prompt_attention=[a[..., 0] for a in attn] if output_attentions else None,
             context_lengths=[k0 + np.arange(len(x)) for x in ids] if output_attentions else None,
             soft_prompts=soft.detach().float().cpu(),
+            sink_attention=[a[..., 1] for a in attn] if output_attentions else None,
         )
 
     def _greedy(self, prefix: Tensor, max_new_tokens: int, n_soft: int | None):
         """KV-cache greedy loop over the batch; rows stop at EOS (they keep decoding, unrecorded).
 
-        With ``n_soft`` set, also the attention mass on the first ``n_soft`` positions per token and layer.
+        With ``n_soft`` set, also the attention masses of :func:`_prompt_mass` per token and layer.
         (Dropping finished rows from the batch and its cache was measured: no faster on a CPU, where a
         decoding step costs about the same for 30 rows as for 300.)
         """
@@ -248,9 +252,8 @@ class RRGModel(nn.Module):
             step_probs = out.logits[:, -1].float().softmax(-1)
             chosen = step_probs.argmax(-1)
             chosen_p = step_probs.gather(1, chosen[:, None])[:, 0].cpu().numpy()
-            if output_attentions:  # (B, n_layers): last query's mass on the soft prompt, averaged over heads
-                step_attn = torch.stack([a[:, :, -1, :n_soft].float().sum(-1).mean(1) for a in out.attentions], 1)
-                step_attn = step_attn.cpu().numpy()
+            if output_attentions:  # (B, n_layers, 2): the last query's masses
+                step_attn = _prompt_mass(out.attentions, slice(-1, None), n_soft)[:, 0].cpu().numpy()
             for i in np.flatnonzero(~done.cpu().numpy()):
                 ids[i].append(int(chosen[i]))
                 probs[i].append(float(chosen_p[i]))
@@ -289,7 +292,7 @@ class RRGModel(nn.Module):
         return ids
 
     def _score(self, prefix: Tensor, ids: list[list[int]], n_soft: int | None):
-        """Teacher-forced probabilities (and soft-prompt attention mass) of given continuations, in one pass."""
+        """Teacher-forced probabilities (and the attention masses of :func:`_prompt_mass`) of given continuations, in one pass."""
         output_attentions = n_soft is not None
         batch, k0 = prefix.shape[:2]
         width = max(len(x) for x in ids)
@@ -302,8 +305,7 @@ class RRGModel(nn.Module):
         probs = [chosen_p[i, : len(row)].cpu().numpy().astype(np.float64) for i, row in enumerate(ids)]
         if not output_attentions:
             return probs, None
-        rows = [a[:, :, k0 - 1 : k0 - 1 + width, :n_soft].float().sum(-1).mean(1) for a in out.attentions]
-        mass = torch.stack(rows, 2).cpu().numpy()  # (B, W, n_layers)
+        mass = _prompt_mass(out.attentions, slice(k0 - 1, k0 - 1 + width), n_soft).cpu().numpy()  # (B, W, n_layers, 2)
         attn = [mass[i, : len(row)] for i, row in enumerate(ids)]
         return probs, attn
 
@@ -331,6 +333,17 @@ class RRGModel(nn.Module):
             yield
         finally:
             base.set_attn_implementation(previous)
+
+
+def _prompt_mass(attentions: tuple[Tensor, ...], queries: slice, n_soft: int) -> Tensor:
+    """(B, Q, n_layers, 2): per query and layer, head-averaged attention mass on the soft prompt and on position 0.
+
+    ``[..., 0]`` sums the first ``n_soft`` key positions (the soft prompt, Eq. 2's numerator); ``[..., 1]`` is
+    position 0 alone, which is also the sink where causal LMs park attention, kept apart so that Eq. 2 can be
+    read with and without it. ``attentions`` holds one (B, heads, queries, keys) tensor per layer.
+    """
+    return torch.stack([torch.stack([a[:, :, queries, :n_soft].float().sum(-1), a[:, :, queries, 0].float()], -1).mean(1)
+                        for a in attentions], 2)
 
 
 def build_model(cfg: dict | ModelConfig | None = None, trained_weights_follow: bool = False) -> RRGModel:
