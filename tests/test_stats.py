@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rrgkit.evaluation.stats import SumStatistic, aggregate_seeds, bootstrap_ci, format_ci, mean_statistic, paired_bootstrap
+from rrgkit.evaluation.stats import (SumStatistic, aggregate_seeds, bootstrap_ci, format_ci, interval_column, mean_statistic,
+                                     paired_bootstrap)
 
 
 def _values(n, seed=0):
@@ -101,3 +102,11 @@ def test_format_ci_scales_and_rounds():
     assert format_ci(ci) == "50.0 [25.0, 87.5]"
     assert format_ci(ci, scale=1, digits=2) == "0.50 [0.25, 0.88]"
     assert format_ci({"value": 0.5, "ci_low": float("nan"), "ci_high": float("nan")}) == "50.0 [nan, nan]"
+
+
+def test_interval_column_formats_each_row_as_format_ci_does():
+    import pandas as pd
+
+    frame = pd.DataFrame({"diff": [0.012, -0.5], "ci_low": [-0.004, -0.75], "ci_high": [0.03, -0.25]})
+    assert interval_column(frame, "diff", signed=True) == ["+1.2 [-0.4, +3.0]", "-50.0 [-75.0, -25.0]"]
+    assert interval_column(frame, "diff", scale=1, digits=2) == ["0.01 [-0.00, 0.03]", "-0.50 [-0.75, -0.25]"]

@@ -113,13 +113,21 @@ def bootstrap_ci(metric_fn: Metric, n: int, n_boot: int = 1000, seed: int = 0, a
     return {"value": _point(metric_fn, n), "ci_low": low, "ci_high": high}
 
 
-def format_ci(ci: Mapping[str, float], scale: float = 100.0, digits: int = 1) -> str:
+def format_ci(ci: Mapping[str, float], scale: float = 100.0, digits: int = 1, signed: bool = False) -> str:
     """``value [ci_low, ci_high]`` of a :func:`bootstrap_ci` result, times ``scale``, for a table cell or a sentence.
 
     A number is never shown without its interval; metrics are fractions, so the default prints percent.
+    ``signed`` prints a leading + on positive numbers (differences).
     """
+    form = f"{'+' if signed else ''}.{digits}f"
     value, low, high = (scale * ci[key] for key in ("value", "ci_low", "ci_high"))
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{value:{form}} [{low:{form}}, {high:{form}}]"
+
+
+def interval_column(frame, value: str, scale: float = 100.0, digits: int = 1, signed: bool = False) -> list[str]:
+    """:func:`format_ci` for every row of a table holding ``value``, ``ci_low`` and ``ci_high`` columns."""
+    return [format_ci({"value": v, "ci_low": lo, "ci_high": hi}, scale, digits, signed)
+            for v, lo, hi in zip(frame[value], frame["ci_low"], frame["ci_high"], strict=True)]
 
 
 def paired_bootstrap(

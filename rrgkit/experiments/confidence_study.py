@@ -38,13 +38,6 @@ FINDING_CONFIDENCE = "finding confidence"
 """Column of the calibrated per-finding confidence, beside ``AC``."""
 
 
-def interval_text(frame: pd.DataFrame, value: str, scale: float = 1.0, digits: int = 2, signed: bool = False) -> list[str]:
-    """``frame[value]`` with its ``ci_low`` and ``ci_high`` as "0.61 [0.52, 0.70]" strings, for tables."""
-    form = f"{'+' if signed else ''}.{digits}f"
-    return [f"{scale * v:{form}} [{scale * lo:{form}}, {scale * hi:{form}}]"
-            for v, lo, hi in zip(frame[value], frame["ci_low"], frame["ci_high"], strict=True)]
-
-
 def _reference(ids: Sequence[str], labels: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.array([labels[i] for i in ids], dtype=float)
 
